@@ -1,0 +1,1 @@
+"""Async service layer: the single source of truth."""

@@ -1,0 +1,96 @@
+"""The database handle: engine, pool, schema. (Async source of truth; see tools/unasync.py.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from flashcards.dsn import ASYNC_DRIVERS, backend_of, connect_args, driver_url, redact
+from flashcards.settings import Settings
+from flashcards.tables import ALL_TABLES, metadata
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not open transactions itself: we BEGIN IMMEDIATE ourselves (below).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Take the write lock at BEGIN: a deferred transaction that later writes can fail with
+    # SQLITE_BUSY instead of waiting, and reviews must serialize, not fail.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.backend = backend_of(settings.dsn)
+        options: dict[str, Any] = {
+            "connect_args": connect_args(settings.dsn, ASYNC_DRIVERS, settings.db_statement_timeout_ms),
+        }
+        if self.backend == "postgresql":
+            options.update(
+                pool_size=settings.pool_size,
+                max_overflow=settings.pool_max_overflow,
+                pool_timeout=settings.pool_timeout_s,
+            )
+        self.engine: AsyncEngine = create_async_engine(driver_url(settings.dsn, ASYNC_DRIVERS), **options)
+        if self.backend == "sqlite":
+            target = getattr(self.engine, "sync_engine", self.engine)
+            event.listen(target, "connect", _sqlite_pragmas)
+            event.listen(target, "begin", _sqlite_begin)
+
+    def begin(self) -> Any:
+        """A connection in a transaction, committed on success (`async with db.begin() as conn`)."""
+        return self.engine.begin()
+
+    def connect(self) -> Any:
+        return self.engine.connect()
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def drop_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
+
+    async def reset(self) -> None:
+        """Empty every table (schema kept), fast on both backends."""
+        async with self.engine.begin() as conn:
+            await _truncate(conn, self.backend)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def describe(self) -> dict[str, Any]:
+        """What the harness prints beside results."""
+        return {
+            "backend": self.backend,
+            "dsn": redact(self.settings.dsn),
+            "driver": self.engine.url.drivername,
+            "pool_size": self.settings.pool_size if self.backend == "postgresql" else None,
+            "pool_max_overflow": self.settings.pool_max_overflow if self.backend == "postgresql" else None,
+        }
+
+
+async def _truncate(conn: AsyncConnection, backend: str) -> None:
+    names = [t.name for t in ALL_TABLES]
+    if backend == "postgresql":
+        await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    else:
+        for name in reversed(names):
+            # no AUTOINCREMENT keyword: an emptied table hands out ids from 1 again
+            await conn.execute(text(f"DELETE FROM {name}"))

@@ -1,0 +1,378 @@
+"""The service layer: every operation of the domain, once. (Async source of truth; see tools/unasync.py.)
+
+Adapters (Flask, FastAPI, Strawberry) call these methods and map `DomainError` to their own
+error shape. Each method is one short transaction; a method that rejects its input raises before
+it writes anything. Time comes in as `now` (defaults to the current UTC time) so tests and seeds
+are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from flashcards import security, sm2
+from flashcards import statements as q
+from flashcards._async.compat import make_queue, run_blocking, run_to_completion, sleep
+from flashcards._async.database import Database
+from flashcards._async.upstream import UpstreamClient
+from flashcards.chat import ChatEvent, upstream_messages
+from flashcards.errors import Conflict, NotFound, Unauthenticated, UpstreamFailed
+from flashcards.events import CLOSED, KEEPALIVE, Event, EventBus, Subscriber
+from flashcards.models import (
+    CardIn,
+    CardOut,
+    CardPatch,
+    ChatIn,
+    ChatMessageOut,
+    DeckIn,
+    DeckOut,
+    DeckPatch,
+    LoginIn,
+    Page,
+    PageIn,
+    RegisterIn,
+    ReviewIn,
+    ReviewOut,
+    TokenOut,
+    UserOut,
+    config_document,
+    parse,
+)
+from flashcards.settings import Settings
+
+Data = Mapping[str, Any] | Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Database | None = None,
+        upstream: UpstreamClient | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = database or Database(settings)
+        self.upstream = upstream or UpstreamClient(settings)
+        self.bus = bus or EventBus(
+            make_queue, queue_size=settings.event_queue_size, history_size=settings.event_history_size
+        )
+        self.config = config_document(settings)
+
+    async def close(self) -> None:
+        self.bus.close_all()
+        await self.upstream.aclose()
+        await self.db.dispose()
+
+    # --- health ---------------------------------------------------------------------------------
+    async def ready(self) -> dict[str, str]:
+        """Raises when the database does not answer (adapters turn that into 503)."""
+        await self.db.ping()
+        return {"database": "ok"}
+
+    # --- users ----------------------------------------------------------------------------------
+    async def register(self, data: Data, now: datetime | None = None) -> UserOut:
+        new = parse(RegisterIn, data)
+        now = now or utcnow()
+        async with self.db.connect() as conn:
+            taken = (await conn.execute(q.select_username_taken(new.username))).first()
+        if taken is not None:
+            raise _username_taken()
+        password_hash = await run_blocking(security.hash_password, self.settings, new.password)
+        try:
+            async with self.db.begin() as conn:
+                row = (
+                    await conn.execute(q.insert_user(new.username, new.display_name, password_hash, now))
+                ).one()
+        except IntegrityError:  # registered concurrently between the check and the insert
+            raise _username_taken() from None
+        return q.user_out(row)
+
+    async def login(self, data: Data, now: datetime | None = None) -> TokenOut:
+        creds = parse(LoginIn, data)
+        async with self.db.connect() as conn:
+            row = (await conn.execute(q.select_credentials(creds.username))).first()
+        stored = row.password_hash if row is not None else None
+        ok = await run_blocking(security.verify_password, self.settings, stored, creds.password)
+        if not ok or row is None:
+            raise Unauthenticated("Invalid username or password.")
+        token = security.issue_token(self.settings, row.id, now)
+        return TokenOut(access_token=token, expires_in=self.settings.jwt_ttl_s)
+
+    def authenticate(self, authorization: str | None) -> int:
+        """`Authorization` header value → user id (no I/O: the token is signed)."""
+        return security.verify_token(self.settings, security.bearer_token(authorization))
+
+    async def me(self, user_id: int) -> UserOut:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(q.select_user(user_id))).first()
+        if row is None:
+            raise Unauthenticated("The token's user does not exist.")
+        return q.user_out(row)
+
+    # --- decks ----------------------------------------------------------------------------------
+    async def create_deck(self, user_id: int, data: Data, now: datetime | None = None) -> DeckOut:
+        new = parse(DeckIn, data)
+        now = now or utcnow()
+        async with self.db.begin() as conn:
+            row = (await conn.execute(q.insert_deck(user_id, new.title, new.description, now))).one()
+        deck = q.deck_out(row, card_count=0)
+        self.bus.publish(user_id, "deck.created", {"deck_id": deck.id, "title": deck.title}, now)
+        return deck
+
+    async def get_deck(self, user_id: int, deck_id: int) -> DeckOut:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(q.select_deck(user_id, deck_id))).first()
+        if row is None:
+            raise _not_found("deck", deck_id)
+        return q.deck_out(row)
+
+    async def list_decks(self, user_id: int, page: Data = None) -> Page[DeckOut]:
+        p = parse(PageIn, page or {})
+        after = q.decode_cursor(p.cursor, (int,))
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(q.select_decks(user_id, p.limit, after[0] if after else None))).all()
+        rows, cursor = q.paginate(rows, p.limit, lambda r: (r.id,))
+        return Page[DeckOut](items=[q.deck_out(r) for r in rows], next_cursor=cursor)
+
+    async def update_deck(self, user_id: int, deck_id: int, data: Data, now: datetime | None = None) -> DeckOut:
+        patch = parse(DeckPatch, data)
+        values = patch.model_dump(exclude_unset=True, exclude_none=True)
+        now = now or utcnow()
+        async with self.db.begin() as conn:
+            if values:
+                if (await conn.execute(q.update_deck(user_id, deck_id, values, now))).first() is None:
+                    raise _not_found("deck", deck_id)
+            row = (await conn.execute(q.select_deck(user_id, deck_id))).first()
+            if row is None:
+                raise _not_found("deck", deck_id)
+        deck = q.deck_out(row)
+        if values:
+            self.bus.publish(user_id, "deck.updated", {"deck_id": deck_id, "fields": sorted(values)}, now)
+        return deck
+
+    async def delete_deck(self, user_id: int, deck_id: int) -> None:
+        async with self.db.begin() as conn:
+            if (await conn.execute(q.delete_deck(user_id, deck_id))).first() is None:
+                raise _not_found("deck", deck_id)
+        self.bus.publish(user_id, "deck.deleted", {"deck_id": deck_id})
+
+    # --- cards ----------------------------------------------------------------------------------
+    async def create_card(self, user_id: int, deck_id: int, data: Data, now: datetime | None = None) -> CardOut:
+        new = parse(CardIn, data)
+        now = now or utcnow()
+        async with self.db.begin() as conn:
+            if (await conn.execute(q.select_deck_owned(user_id, deck_id))).first() is None:
+                raise _not_found("deck", deck_id)
+            row = (await conn.execute(q.insert_card(user_id, deck_id, new.front, new.back, now))).one()
+        card = q.card_out(row)
+        self.bus.publish(user_id, "card.created", {"deck_id": deck_id, "card_id": card.id}, now)
+        return card
+
+    async def get_card(self, user_id: int, card_id: int) -> CardOut:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(q.select_card(user_id, card_id))).first()
+        if row is None:
+            raise _not_found("card", card_id)
+        return q.card_out(row)
+
+    async def list_cards(self, user_id: int, deck_id: int, page: Data = None) -> Page[CardOut]:
+        p = parse(PageIn, page or {})
+        after = q.decode_cursor(p.cursor, (int,))
+        async with self.db.connect() as conn:
+            if (await conn.execute(q.select_deck_owned(user_id, deck_id))).first() is None:
+                raise _not_found("deck", deck_id)
+            stmt = q.select_cards(user_id, deck_id, p.limit, after[0] if after else None)
+            rows = (await conn.execute(stmt)).all()
+        rows, cursor = q.paginate(rows, p.limit, lambda r: (r.id,))
+        return Page[CardOut](items=[q.card_out(r) for r in rows], next_cursor=cursor)
+
+    async def update_card(self, user_id: int, card_id: int, data: Data, now: datetime | None = None) -> CardOut:
+        patch = parse(CardPatch, data)
+        values = patch.model_dump(exclude_unset=True, exclude_none=True)
+        now = now or utcnow()
+        async with self.db.begin() as conn:
+            if values:
+                row = (await conn.execute(q.update_card_content(user_id, card_id, values, now))).first()
+            else:
+                row = (await conn.execute(q.select_card(user_id, card_id))).first()
+        if row is None:
+            raise _not_found("card", card_id)
+        card = q.card_out(row)
+        if values:
+            self.bus.publish(user_id, "card.updated", {"deck_id": card.deck_id, "card_id": card_id}, now)
+        return card
+
+    async def delete_card(self, user_id: int, card_id: int) -> None:
+        async with self.db.begin() as conn:
+            if (await conn.execute(q.delete_card(user_id, card_id))).first() is None:
+                raise _not_found("card", card_id)
+        self.bus.publish(user_id, "card.deleted", {"card_id": card_id})
+
+    async def due_cards(
+        self, user_id: int, deck_id: int, page: Data = None, now: datetime | None = None
+    ) -> Page[CardOut]:
+        """Cards of a deck due now, earliest first."""
+        p = parse(PageIn, page or {})
+        after = q.decode_cursor(p.cursor, (datetime, int))
+        now = now or utcnow()
+        async with self.db.connect() as conn:
+            if (await conn.execute(q.select_deck_owned(user_id, deck_id))).first() is None:
+                raise _not_found("deck", deck_id)
+            rows = (await conn.execute(q.select_due(user_id, deck_id, now, p.limit, after))).all()  # type: ignore[arg-type]
+        rows, cursor = q.paginate(rows, p.limit, lambda r: (r.due_at, r.id))
+        return Page[CardOut](items=[q.card_out(r) for r in rows], next_cursor=cursor)
+
+    # --- reviews --------------------------------------------------------------------------------
+    async def review_card(self, user_id: int, card_id: int, data: Data, now: datetime | None = None) -> ReviewOut:
+        """Apply SM-2. The card row is locked for the transaction (SELECT … FOR UPDATE on
+        PostgreSQL, BEGIN IMMEDIATE on SQLite), so concurrent reviews of one card serialize."""
+        grade = parse(ReviewIn, data).grade
+        now = now or utcnow()
+        async with self.db.begin() as conn:
+            row = (await conn.execute(q.select_card(user_id, card_id, for_update=True))).first()
+            if row is None:
+                raise _not_found("card", card_id)
+            before = q.schedule_of(row)
+            after = sm2.review(before, grade, now)
+            await conn.execute(q.update_card_schedule(card_id, after, now))
+            saved = (await conn.execute(q.insert_review(user_id, card_id, grade, before, after, now))).one()
+        review = q.review_out(saved)
+        self.bus.publish(
+            user_id,
+            "review.created",
+            {"card_id": card_id, "deck_id": row.deck_id, "grade": grade, "review_id": review.id},
+            now,
+        )
+        return review
+
+    async def list_reviews(self, user_id: int, card_id: int, page: Data = None) -> Page[ReviewOut]:
+        p = parse(PageIn, page or {})
+        before = q.decode_cursor(p.cursor, (int,))
+        async with self.db.connect() as conn:
+            if (await conn.execute(q.select_card(user_id, card_id))).first() is None:
+                raise _not_found("card", card_id)
+            rows = (await conn.execute(q.select_reviews(card_id, p.limit, before[0] if before else None))).all()
+        rows, cursor = q.paginate(rows, p.limit, lambda r: (r.id,))
+        return Page[ReviewOut](items=[q.review_out(r) for r in rows], next_cursor=cursor)
+
+    # --- batch loads (GraphQL DataLoaders: one statement per batch, never one per item) ---------
+    async def decks_by_ids(self, user_id: int, deck_ids: Sequence[int]) -> list[DeckOut | None]:
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(q.select_decks_by_ids(user_id, list(deck_ids)))).all()
+        found = {r.id: q.deck_out(r) for r in rows}
+        return [found.get(i) for i in deck_ids]
+
+    async def cards_of_decks(self, user_id: int, deck_ids: Sequence[int]) -> list[list[CardOut]]:
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(q.select_cards_of_decks(user_id, list(deck_ids)))).all()
+        grouped: dict[int, list[CardOut]] = {i: [] for i in deck_ids}
+        for r in rows:
+            grouped[r.deck_id].append(q.card_out(r))
+        return [grouped[i] for i in deck_ids]
+
+    async def reviews_of_cards(self, user_id: int, card_ids: Sequence[int]) -> list[list[ReviewOut]]:
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(q.select_reviews_of_cards(user_id, list(card_ids)))).all()
+        grouped: dict[int, list[ReviewOut]] = {i: [] for i in card_ids}
+        for r in rows:
+            grouped[r.card_id].append(q.review_out(r))
+        return [grouped[i] for i in card_ids]
+
+    # --- tutor chat -----------------------------------------------------------------------------
+    async def chat(self, user_id: int, data: Data, now: datetime | None = None) -> AsyncIterator[ChatEvent]:
+        """Store the question, relay the upstream's answer token by token, store the answer.
+
+        No database connection is held while tokens stream (a pool of 10 serves 1,000 streams).
+        If the upstream fails, an `error` event carries the reason and the partial answer is
+        stored with status `failed`; if the client goes away, the partial answer is stored
+        `failed` too (the generator's cleanup runs to completion even when cancelled).
+        """
+        message = parse(ChatIn, data).message
+        now = now or utcnow()
+        async with self.db.begin() as conn:
+            question = (await conn.execute(q.insert_chat_message(user_id, "user", message, "complete", now))).one()
+            answer = (await conn.execute(q.insert_chat_message(user_id, "assistant", "", "streaming", now))).one()
+        yield ChatEvent("message", {"message": q.chat_message_out(question).model_dump(mode="json"), "answer_id": answer.id})
+        parts: list[str] = []
+        stored: ChatMessageOut | None = None
+        try:
+            try:
+                async for token in self.upstream.stream(upstream_messages(message)):
+                    parts.append(token)
+                    yield ChatEvent("token", {"index": len(parts) - 1, "content": token})
+            except UpstreamFailed as exc:
+                stored = await run_to_completion(self._finish_chat, user_id, answer, parts, "failed")
+                yield ChatEvent(
+                    "error", {"code": exc.code, "detail": exc.detail, "message": stored.model_dump(mode="json")}
+                )
+                return
+            stored = await run_to_completion(self._finish_chat, user_id, answer, parts, "complete")
+            yield ChatEvent("done", {"message": stored.model_dump(mode="json")})
+        finally:
+            if stored is None:  # the client went away mid-stream: keep what was said, as failed
+                await run_to_completion(self._finish_chat, user_id, answer, parts, "failed")
+
+    async def _finish_chat(self, user_id: int, answer: Any, parts: list[str], status: str) -> ChatMessageOut:
+        content = "".join(parts)
+        async with self.db.begin() as conn:
+            await conn.execute(q.finish_chat_message(answer.id, content, status))
+        stored = ChatMessageOut(
+            id=answer.id, role="assistant", content=content, status=status, created_at=answer.created_at  # type: ignore[arg-type]
+        )
+        self.bus.publish(user_id, "chat.completed", {"message_id": answer.id, "status": status})
+        return stored
+
+    async def chat_history(self, user_id: int, page: Data = None) -> Page[ChatMessageOut]:
+        p = parse(PageIn, page or {})
+        before = q.decode_cursor(p.cursor, (int,))
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(q.select_chat_history(user_id, p.limit, before[0] if before else None))).all()
+        rows, cursor = q.paginate(rows, p.limit, lambda r: (r.id,))
+        return Page[ChatMessageOut](items=[q.chat_message_out(r) for r in rows], next_cursor=cursor)
+
+    # --- event feed -----------------------------------------------------------------------------
+    def subscribe(self, user_id: int, last_event_id: int | None = None) -> Subscriber:
+        return self.bus.subscribe(user_id, last_event_id)
+
+    async def events(self, sub: Subscriber) -> AsyncIterator[Event | None]:
+        """A subscriber's events; `None` is a keep-alive tick. Unsubscribes when closed."""
+        try:
+            backlog, sub.backlog = sub.backlog, []
+            for event in backlog:
+                yield event
+            while True:
+                item = await sub.queue.get()
+                if item is CLOSED:
+                    return
+                yield None if item is KEEPALIVE else item
+                if sub.overflowed and sub.queue.empty():
+                    return  # too slow: the client reconnects with Last-Event-ID
+        finally:
+            self.bus.unsubscribe(sub)
+
+    async def keepalive_loop(self) -> None:
+        """Tick every subscriber every `sse_keepalive_s` (one timer for all of them)."""
+        while True:
+            await sleep(self.settings.sse_keepalive_s)
+            self.bus.keepalive()
+
+
+def _not_found(kind: str, ident: int) -> NotFound:
+    return NotFound(f"No {kind} with id {ident}.")
+
+
+def _username_taken() -> Conflict:
+    return Conflict(
+        "That username is taken.",
+        errors=[{"field": "username", "message": "already registered", "type": "unique"}],
+    )

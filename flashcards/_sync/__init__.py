@@ -1,0 +1,1 @@
+"""Sync twin of flashcards._async. Generated except compat.py."""

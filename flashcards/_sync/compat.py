@@ -1,0 +1,26 @@
+"""Blocking twins of `flashcards/_async/compat.py` (hand-written, same names)."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def make_queue(maxsize: int) -> queue.Queue[Any]:
+    return queue.Queue(maxsize)
+
+
+def run_blocking(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)
+
+
+def sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def run_to_completion(fn: Callable[..., T], *args: Any) -> T:
+    return fn(*args)

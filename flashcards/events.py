@@ -1,0 +1,145 @@
+"""The in-process event bus: publish/subscribe of a user's domain events.
+
+Bounded queue per subscriber, event ids for resume (`Last-Event-ID`), each event encoded to SSE
+bytes once at publish time whatever the number of subscribers. The queue type is injected
+(`asyncio.Queue` for the async service, `queue.Queue` for the sync twin), so this core is
+shared and has no I/O.
+
+Scope: one process. With several worker processes a subscriber sees the events published by its
+own worker only; the benchmarks run fan-out on one worker, as the issue's target states.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+
+class _Queue(Protocol):
+    def put_nowait(self, item: Any, /) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    user_id: int
+    type: str
+    data: dict[str, Any]
+    published_at: datetime
+    json: bytes  # {"id", "type", "data", "published_at"}, encoded once
+    sse: bytes  # the complete SSE frame, encoded once
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "data": self.data, "published_at": self.published_at}
+
+
+# Put into every queue by `EventBus.keepalive()`: one timer for all subscribers instead of one
+# timeout per subscriber.
+KEEPALIVE = object()
+# Put into a subscriber's queue when it is closed by the server (shutdown).
+CLOSED = object()
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    user_id: int
+    queue: Any
+    overflowed: bool = False
+    closed: bool = False
+    backlog: list[Event] = field(default_factory=list)
+
+
+class EventBus:
+    def __init__(
+        self, queue_factory: Callable[[int], Any], *, queue_size: int = 256, history_size: int = 1024
+    ) -> None:
+        self._queue_factory = queue_factory
+        self._queue_size = queue_size
+        self._history: deque[Event] = deque(maxlen=history_size)
+        self._subscribers: dict[int, set[Subscriber]] = {}
+        self._lock = threading.Lock()  # the sync twin publishes from many threads
+        self._last_id = 0
+        self.published = 0
+        self.dropped_subscribers = 0
+
+    def _next_id(self) -> int:
+        # Microseconds since the epoch, strictly increasing: ids stay ordered across restarts,
+        # so a Last-Event-ID from before a restart never matches a newer event.
+        self._last_id = max(self._last_id + 1, time.time_ns() // 1000)
+        return self._last_id
+
+    def publish(self, user_id: int, type_: str, data: dict[str, Any], now: datetime | None = None) -> Event:
+        now = now or datetime.now(UTC)
+        with self._lock:
+            event_id = self._next_id()
+            body = {"id": event_id, "type": type_, "data": data, "published_at": now}
+            encoded = orjson.dumps(body)
+            sse = b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, type_.encode(), encoded)
+            event = Event(event_id, user_id, type_, data, now, encoded, sse)
+            self._history.append(event)
+            targets = tuple(self._subscribers.get(user_id, ()))
+            self.published += 1
+        for sub in targets:
+            self._offer(sub, event)
+        return event
+
+    def _offer(self, sub: Subscriber, item: object) -> None:
+        if sub.overflowed or sub.closed:
+            return
+        try:
+            sub.queue.put_nowait(item)
+        except Exception:  # asyncio.QueueFull / queue.Full: a client too slow to keep up
+            # The stream ends after what is queued; the client resumes with Last-Event-ID.
+            sub.overflowed = True
+            self.dropped_subscribers += 1
+
+    def subscribe(self, user_id: int, last_event_id: int | None = None) -> Subscriber:
+        sub = Subscriber(user_id, self._queue_factory(self._queue_size))
+        with self._lock:
+            if last_event_id is not None:
+                sub.backlog = [e for e in self._history if e.user_id == user_id and e.id > last_event_id]
+            self._subscribers.setdefault(user_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        with self._lock:
+            subs = self._subscribers.get(sub.user_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subscribers[sub.user_id]
+
+    def keepalive(self) -> None:
+        for sub in self._all():
+            self._offer(sub, KEEPALIVE)
+
+    def close_all(self) -> None:
+        for sub in self._all():
+            self._offer(sub, CLOSED)
+            sub.closed = True
+
+    def _all(self) -> list[Subscriber]:
+        with self._lock:
+            return [s for subs in self._subscribers.values() for s in subs]
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subscribers.values())
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    """A `Last-Event-ID` header or `?last_event_id=`; garbage means "no resume", never an error."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value.isdigit() or len(value) > 19:
+        return None
+    return int(value)

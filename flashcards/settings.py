@@ -1,0 +1,67 @@
+"""Settings for every implementation, in one place (environment prefix `STACKBENCH_`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "stackbench-insecure-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STACKBENCH_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Database: any SQLAlchemy URL without a driver (postgresql://…, sqlite:///path); the async
+    # and sync drivers are chosen per service layer (asyncpg / psycopg, aiosqlite / sqlite3).
+    dsn: str = "sqlite:///.stackbench/stackbench.sqlite3"
+    # Per worker process: the harness prints these beside every result.
+    pool_size: int = Field(default=10, ge=1, le=1000)
+    pool_max_overflow: int = Field(default=10, ge=0, le=1000)
+    pool_timeout_s: float = Field(default=10.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=100)
+
+    jwt_secret: str = DEFAULT_SECRET
+    jwt_algorithm: Literal["HS256"] = "HS256"
+    jwt_ttl_s: int = Field(default=3600, ge=1)
+    # argon2id cost; tests lower it, production keeps the library's recommended defaults.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=8)
+    password_parallelism: int = Field(default=4, ge=1)
+
+    upstream_url: str = "http://127.0.0.1:8099/v1"
+    upstream_model: str = "tutor-sim"
+    upstream_connect_timeout_s: float = 5.0
+    upstream_first_token_timeout_s: float = 15.0
+    upstream_read_timeout_s: float = 15.0
+    upstream_max_connections: int = 2000
+
+    event_queue_size: int = Field(default=256, ge=1)
+    event_history_size: int = Field(default=1024, ge=1)
+    sse_keepalive_s: float = Field(default=15.0, gt=0)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    login_rate_per_minute: int = Field(default=10, ge=1)
+    cors_origins: list[str] = []
+    graphql_max_depth: int = 8
+    graphql_max_aliases: int = 30
+    graphql_introspection: bool = True
+    graphql_max_subscriptions_per_connection: int = 32
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.jwt_secret == DEFAULT_SECRET:
+            raise ValueError("STACKBENCH_JWT_SECRET must be set in production")
+        return self
+
+    @property
+    def backend(self) -> Literal["postgresql", "sqlite"]:
+        return "sqlite" if self.dsn.startswith("sqlite") else "postgresql"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

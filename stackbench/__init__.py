@@ -1,0 +1,1 @@
+"""stackbench: the command line, the private database, and `serve`."""
