@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     TARGET.mkdir(exist_ok=True)
     for path, text in expected_files().items():
         path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {path}")
     return 0
 
 
