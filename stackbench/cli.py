@@ -1,0 +1,161 @@
+"""The `stackbench` command line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flashcards.settings import Settings
+from stackbench import postgres
+from stackbench.database import resolve_dsn
+
+console = Console()
+app = typer.Typer(help="stackbench: one domain, three stacks, measured honestly.", no_args_is_help=True)
+db_app = typer.Typer(help="The database: a private PostgreSQL server, schema and seed data.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+DsnOption = Annotated[
+    str | None,
+    typer.Option("--dsn", help="Database URL (postgresql://… or sqlite:///path). Default: $STACKBENCH_DSN, else the private PostgreSQL."),
+]
+
+
+@db_app.command("start")
+def db_start(
+    data_dir: Annotated[Path, typer.Option(help="Where the private server keeps its data.")] = postgres.DEFAULT_DATA_DIR,
+) -> None:
+    """Start the private PostgreSQL server (no-op if it runs) and print its DSN."""
+    dsn = postgres.start(data_dir)
+    console.print(f"PostgreSQL {postgres.version(dsn)} ready")
+    print(dsn)
+
+
+@db_app.command("stop")
+def db_stop(data_dir: Annotated[Path, typer.Option()] = postgres.DEFAULT_DATA_DIR) -> None:
+    """Stop the private PostgreSQL server."""
+    console.print("stopped" if postgres.stop(data_dir) else "not running")
+
+
+@db_app.command("reset")
+def db_reset(dsn: DsnOption = None) -> None:
+    """Drop and recreate the schema (all data is lost)."""
+    from flashcards._sync.database import Database
+
+    db = Database(Settings(dsn=resolve_dsn(dsn)))
+    try:
+        db.drop_schema()
+        db.create_schema()
+    finally:
+        db.dispose()
+    console.print(f"schema recreated on {db.describe()['dsn']}")
+
+
+@db_app.command("seed")
+def db_seed(
+    dsn: DsnOption = None,
+    users: Annotated[int, typer.Option(min=1, help="Users to create.")] = 10,
+    decks: Annotated[int, typer.Option(min=0, help="Decks per user.")] = 10,
+    cards_per_deck: Annotated[int, typer.Option(min=0, help="Cards per deck.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same rows on any backend.")] = 1,
+    now: Annotated[str | None, typer.Option(help="ISO time the data is relative to (default: now).")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep existing rows (default: reset first).")] = False,
+) -> None:
+    """Fill the database with deterministic data (bulk inserts)."""
+    from stackbench.seed import SEED_PASSWORD, SeedPlan
+    from stackbench.seed import seed as run_seed
+
+    settings = Settings(dsn=resolve_dsn(dsn))
+    at = datetime.fromisoformat(now).astimezone(UTC) if now else None
+    with console.status("seeding…") as status:
+        result = run_seed(
+            settings, SeedPlan(users, decks, cards_per_deck, seed), now=at, reset=not keep,
+            progress=lambda msg: status.update(f"seeding: {msg}"),
+        )
+    console.print(
+        f"{result.users} users, {result.decks} decks, {result.cards} cards ({result.due_now} due), "
+        f"{result.reviews} reviews in {result.seconds:.1f} s on {settings.backend}; "
+        f"every user's password is {SEED_PASSWORD!r}"
+    )
+
+
+@app.command()
+def serve(
+    impl: Annotated[str, typer.Option(help="flask | rest | graphql")] = "rest",
+    server: Annotated[str, typer.Option(help="Server name (see `stackbench servers`).")] = "uvicorn",
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    dsn: DsnOption = None,
+    seed_users: Annotated[int, typer.Option(help="Seed this many users (0: keep the data).")] = 10,
+    upstream_port: Annotated[int, typer.Option(help="Port of the upstream simulator started alongside.")] = 8099,
+    upstream_url: Annotated[str | None, typer.Option(help="Use this OpenAI-compatible server instead of the simulator.")] = None,
+) -> None:
+    """Serve one implementation under one server, with database, seed data and upstream."""
+    from stackbench.serve import run
+
+    run(impl=impl, server=server, workers=workers, port=port, host=host, dsn=resolve_dsn(dsn),
+        seed_users=seed_users, upstream_port=upstream_port, upstream_url=upstream_url, console=console)
+
+
+@app.command()
+def upstream(
+    port: Annotated[int, typer.Option()] = 8099,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+) -> None:
+    """Run the upstream LLM simulator (OpenAI chat-completions streaming) in the foreground."""
+    import runpy
+    import sys
+
+    sys.argv = ["upstream_sim", "--host", host, "--port", str(port)]
+    runpy.run_module("upstream_sim", run_name="__main__")
+
+
+@app.command()
+def bench(
+    profile: Annotated[str, typer.Option(help="quick | standard | full")] = "quick",
+    impl: Annotated[list[str] | None, typer.Option(help="Only these implementations.")] = None,
+    server: Annotated[list[str] | None, typer.Option(help="Only these servers.")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios.")] = None,
+    stack: Annotated[list[str] | None, typer.Option(help="Only these stack ids.")] = None,
+    dsn: DsnOption = None,
+    out: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("reports/runs"),
+    report: Annotated[bool, typer.Option(help="Write the report when done.")] = True,
+) -> None:
+    """Run the benchmark matrix (stacks × scenarios) and write a results JSON."""
+    from loadtests.runner import main as run_bench
+
+    run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
+              dsn=dsn, out=out, write_report=report, console=console)
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="A results JSON from `stackbench bench`.")],
+    out: Annotated[Path | None, typer.Option(help="Report directory (default: reports/<run id>).")] = None,
+) -> None:
+    """Write report.md, report.html and charts from a results JSON."""
+    from loadtests.report import write_report
+
+    path = write_report(results, out)
+    console.print(f"report written to {path}")
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Baseline results JSON.")],
+    b: Annotated[Path, typer.Argument(help="Candidate results JSON.")],
+) -> None:
+    """Say which cells changed significantly between two runs."""
+    from loadtests.compare import compare as compare_docs
+    from loadtests.compare import render_compare_table
+    from loadtests.results import load
+
+    console.print(render_compare_table(compare_docs(load(a), load(b))))
+
+
+if __name__ == "__main__":
+    app()
