@@ -8,6 +8,8 @@ issue that specified this module fixes them, and the report states them):
 * grade < 3: repetitions back to 0, interval 1; EF is not reset (lapses + 1).
 * after every review, passed or failed: EF' = EF + (0.1 − (5−q)(0.08 + (5−q)·0.02)), floor 1.3.
 * due = review time + interval days.
+* intervals are capped at 36,500 days (100 years, Anki's maximum interval): the description has
+  no cap, and without one fourteen straight 5s schedule a card past the year 9999.
 
 EF is kept as integer hundredths: every EF change is a multiple of 0.02, so hundredths are exact
 and replaying a history gives the same schedule on every backend (floats with `ceil` give
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 NEW_CARD_EF = 250  # hundredths: 2.5
 MIN_EF = 130  # hundredths: 1.3
 MIN_GRADE, MAX_GRADE, PASSING_GRADE = 0, 5, 3
+MAX_INTERVAL_DAYS = 36_500
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ def review(state: Schedule, grade: int, now: datetime) -> Schedule:
             interval = 6
         else:
             # ceil(I × EF) in exact integer arithmetic, with the EF from before this review
-            interval = (state.interval_days * state.ef_hundredths + 99) // 100
+            interval = min(MAX_INTERVAL_DAYS, (state.interval_days * state.ef_hundredths + 99) // 100)
         repetitions, lapses = state.repetitions + 1, state.lapses
     else:
         interval, repetitions, lapses = 1, 0, state.lapses + 1

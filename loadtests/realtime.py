@@ -1,0 +1,395 @@
+"""Drivers for what wrk cannot measure: streamed chat answers and held event streams.
+
+Clients are raw asyncio streams on uvloop (the cheapest Python client: FIELD-NOTES), run in a
+subprocess pinned to the client CPUs whose own CPU time is reported beside the results.
+Latency of event delivery is receipt time − the server's `published_at` (same machine, same
+wall clock); chat time-to-first-token is counted from the moment the request is sent.
+
+    python -m loadtests.realtime chat  --url http://127.0.0.1:8000 --token T --clients 100
+    python -m loadtests.realtime fanout --url ... --token T --subscribers 1000 --events 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+GQL_CHAT = "subscription Chat($m: String!) { chat(message: $m) { type content } }"
+GQL_EVENTS = "subscription Events { events { id type publishedAt } }"
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "p99_9": 0.0, "max": 0.0, "n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p99_9": at(0.999), "max": ordered[-1], "n": len(ordered)}
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise the soft limit toward `wanted` within the hard limit; returns the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(max(soft, wanted), hard)
+    if target != soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+async def _open(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80, limit=1 << 20)
+    return reader, writer, f"{parts.hostname}:{parts.port}"
+
+
+def _request(method: str, host: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _read_head(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1])
+
+
+# --- chat ------------------------------------------------------------------------------------
+@dataclass
+class ChatOutcome:
+    ttft_ms: float | None = None
+    total_ms: float | None = None
+    tokens: int = 0
+    error: str | None = None
+
+
+async def one_chat(url: str, token: str, api: str, message: str, timeout: float) -> ChatOutcome:
+    out = ChatOutcome()
+    started = time.perf_counter()
+    writer = None
+    try:
+        reader, writer, host = await _open(url)
+        if api == "graphql":
+            return await _gql_chat(url, token, message, timeout)
+        body = json.dumps({"message": message}).encode()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "text/event-stream"}
+        writer.write(_request("POST", host, "/api/chat", headers, body))
+        status = await asyncio.wait_for(_read_head(reader), timeout)
+        if status != 200:
+            out.error = f"http-{status}"
+            return out
+        buffer = b""
+        deadline = started + timeout
+        while True:
+            chunk = await asyncio.wait_for(reader.read(65536), max(0.001, deadline - time.perf_counter()))
+            if not chunk:
+                out.error = out.error or "eof"
+                break
+            buffer += chunk
+            tokens = buffer.count(b"event: token")
+            if tokens and out.ttft_ms is None:
+                out.ttft_ms = (time.perf_counter() - started) * 1000
+            if b"event: error" in buffer:
+                out.error = "error-event"
+                break
+            if b"event: done" in buffer:
+                out.tokens = tokens
+                out.total_ms = (time.perf_counter() - started) * 1000
+                break
+            if len(buffer) > 1 << 16:  # keep the tail only: markers never span 64 KiB
+                out.tokens += buffer[:-64].count(b"event: token")
+                buffer = buffer[-64:]
+    except TimeoutError:
+        out.error = "timeout"
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        out.error = type(exc).__name__
+    finally:
+        if writer is not None:
+            writer.close()
+    return out
+
+
+async def _gql_chat(url: str, token: str, message: str, timeout: float) -> ChatOutcome:
+    import websockets
+
+    out = ChatOutcome()
+    started = time.perf_counter()
+    ws_url = url.replace("http", "ws", 1) + "/graphql"
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=timeout) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+        await asyncio.wait_for(ws.recv(), timeout)
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": GQL_CHAT, "variables": {"m": message}}}))
+        deadline = started + timeout
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), max(0.001, deadline - time.perf_counter())))
+            if msg["type"] == "next":
+                kind = msg["payload"].get("data", {}).get("chat", {}).get("type")
+                if msg["payload"].get("errors"):
+                    out.error = "graphql-error"
+                    return out
+                if kind == "token":
+                    out.tokens += 1
+                    if out.ttft_ms is None:
+                        out.ttft_ms = (time.perf_counter() - started) * 1000
+                elif kind == "error":
+                    out.error = "error-event"
+                    return out
+            elif msg["type"] == "complete":
+                out.total_ms = (time.perf_counter() - started) * 1000
+                return out
+            elif msg["type"] == "error":
+                out.error = "graphql-error"
+                return out
+
+
+async def run_chat(url: str, token: str, api: str, clients: int, timeout: float) -> dict[str, Any]:
+    raise_open_files_limit(clients * 2 + 100)
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(one_chat(url, token, api, f"question {i}", timeout) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    errors: dict[str, int] = {}
+    for o in outcomes:
+        if o.error:
+            errors[o.error] = errors.get(o.error, 0) + 1
+    done = [o for o in outcomes if o.error is None and o.total_ms is not None]
+    return {
+        "clients": clients,
+        "completed": len(done),
+        "errors": errors,
+        "duration_s": elapsed,
+        "ttft_ms": percentiles([o.ttft_ms for o in done if o.ttft_ms is not None]),
+        "total_ms": percentiles([o.total_ms for o in done if o.total_ms is not None]),
+        "tokens": sum(o.tokens for o in done),
+    }
+
+
+# --- event fan-out ---------------------------------------------------------------------------
+@dataclass
+class Subscriber:
+    connect_ms: float | None = None
+    latencies_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+def _published_at(frame: bytes) -> float | None:
+    marker = frame.find(b'"published_at":"')
+    if marker < 0:
+        marker = frame.find(b'"publishedAt":"')
+        if marker < 0:
+            return None
+        start = marker + len(b'"publishedAt":"')
+    else:
+        start = marker + len(b'"published_at":"')
+    end = frame.find(b'"', start)
+    return datetime.fromisoformat(frame[start:end].decode().replace("Z", "+00:00")).timestamp()
+
+
+async def _sse_subscriber(url: str, token: str, sub: Subscriber, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    started = time.perf_counter()
+    writer = None
+    try:
+        reader, writer, host = await _open(url)
+        writer.write(_request("GET", host, "/api/events", {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}))
+        status = await _read_head(reader)
+        sub.connect_ms = (time.perf_counter() - started) * 1000
+        if status != 200:
+            sub.error = f"http-{status}"
+            return
+        ready.set()
+        buffer = b""
+        while not stop.is_set():
+            chunk = await reader.read(65536)
+            if not chunk:
+                sub.error = sub.error or "eof"
+                return
+            now = time.time()
+            buffer += chunk
+            while b"\n\n" in buffer:
+                frame, buffer = buffer.split(b"\n\n", 1)
+                if b"data:" in frame:
+                    published = _published_at(frame)
+                    if published is not None:
+                        sub.latencies_ms.append((now - published) * 1000)
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        sub.error = type(exc).__name__
+    except asyncio.CancelledError:
+        pass
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def _ws_subscriber(url: str, token: str, api: str, sub: Subscriber, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    import websockets
+
+    started = time.perf_counter()
+    try:
+        if api == "graphql":
+            ws_url, protocols = url.replace("http", "ws", 1) + "/graphql", ["graphql-transport-ws"]
+        else:
+            ws_url, protocols = url.replace("http", "ws", 1) + f"/api/events/ws?token={token}", None
+        async with websockets.connect(ws_url, subprotocols=protocols, open_timeout=60, ping_interval=None,  # type: ignore[arg-type]
+                                      max_queue=None) as ws:
+            if api == "graphql":
+                await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+                await ws.recv()
+                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": GQL_EVENTS}}))
+            sub.connect_ms = (time.perf_counter() - started) * 1000
+            ready.set()
+            async for message in ws:
+                now = time.time()
+                raw = message.encode() if isinstance(message, str) else message
+                published = _published_at(raw)
+                if published is not None:
+                    sub.latencies_ms.append((now - published) * 1000)
+                if stop.is_set():
+                    return
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:
+        sub.error = type(exc).__name__
+
+
+async def run_fanout(url: str, token: str, transport: str, api: str, subscribers: int, events: int,
+                     rate: float, publish: str, connect_concurrency: int, settle_s: float) -> dict[str, Any]:
+    """Hold `subscribers` streams, publish `events` at `rate`/s through `publish` (a POST path
+    that causes one event), and measure publish→receipt latency at every subscriber."""
+    limit = raise_open_files_limit(subscribers + 200)
+    if subscribers + 100 > limit:
+        subscribers = max(0, limit - 100)
+    stop = asyncio.Event()
+    subs = [Subscriber() for _ in range(subscribers)]
+    gate = asyncio.Semaphore(connect_concurrency)
+    connected = 0
+
+    async def hold(sub: Subscriber) -> None:
+        nonlocal connected
+        ready = asyncio.Event()
+        async with gate:
+            coro = (_sse_subscriber(url, token, sub, ready, stop) if transport == "sse"
+                    else _ws_subscriber(url, token, api, sub, ready, stop))
+            task = asyncio.ensure_future(coro)
+            waiter = asyncio.ensure_future(ready.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if ready.is_set():
+                connected += 1
+        await task
+
+    t0 = time.perf_counter()
+    holders = [asyncio.ensure_future(hold(s)) for s in subs]
+    while connected + sum(1 for s in subs if s.error) < subscribers and time.perf_counter() - t0 < 120:
+        await asyncio.sleep(0.05)
+    connect_s = time.perf_counter() - t0
+    await asyncio.sleep(settle_s)
+    publisher = await _publisher(url, token, api, publish, events, rate)
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        received = sum(len(s.latencies_ms) for s in subs if s.error is None)
+        if received >= connected * publisher["published"]:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    for h in holders:
+        h.cancel()
+    await asyncio.gather(*holders, return_exceptions=True)
+    latencies = [lat for s in subs for lat in s.latencies_ms]
+    expected = connected * publisher["published"]
+    errors: dict[str, int] = {}
+    for s in subs:
+        if s.error and s.error not in ("eof",):
+            errors[s.error] = errors.get(s.error, 0) + 1
+    return {
+        "subscribers": subscribers,
+        "connected": connected,
+        "connect_s": connect_s,
+        "connects_per_s": connected / connect_s if connect_s > 0 else 0.0,
+        "connect_ms": percentiles([s.connect_ms for s in subs if s.connect_ms is not None]),
+        "published": publisher["published"],
+        "publish_errors": publisher["errors"],
+        "delivered": len(latencies),
+        "expected": expected,
+        "lost": max(0, expected - len(latencies)),
+        "delivery_ms": percentiles(latencies),
+        "errors": errors,
+        "open_files_limit": limit,
+    }
+
+
+async def _publisher(url: str, token: str, api: str, publish: str, events: int, rate: float) -> dict[str, Any]:
+    """Cause events through the public API at a fixed rate (one keep-alive connection)."""
+    import httpx
+
+    published = errors = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        start = time.perf_counter()
+        for i in range(events):
+            planned = start + i / rate
+            delay = planned - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if api == "graphql":
+                query = "mutation Deck($t: String!) { createDeck(title: $t) { id } }"
+                r = await client.post("/graphql", json={"query": query, "variables": {"t": f"fanout {i}"}})
+                ok = r.status_code == 200 and not r.json().get("errors")
+            else:
+                r = await client.post(publish, json={"title": f"fanout {i}"})
+                ok = r.status_code in (200, 201)
+            published += ok
+            errors += not ok
+    return {"published": published, "errors": errors}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.realtime")
+    parser.add_argument("mode", choices=["chat", "fanout"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--api", default="rest", choices=["rest", "graphql"])
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--transport", default="sse", choices=["sse", "ws"])
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--events", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=5.0)
+    parser.add_argument("--publish", default="/api/decks")
+    parser.add_argument("--connect-concurrency", type=int, default=200)
+    parser.add_argument("--settle", type=float, default=1.0)
+    parser.add_argument("--json", dest="json_out")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    cpu0 = os.times()
+    if args.mode == "chat":
+        result = asyncio.run(run_chat(args.url, args.token, args.api, args.clients, args.timeout))
+    else:
+        result = asyncio.run(run_fanout(args.url, args.token, args.transport, args.api, args.subscribers,
+                                        args.events, args.rate, args.publish, args.connect_concurrency, args.settle))
+    cpu1 = os.times()
+    result["client_cpu_s"] = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    text = json.dumps(result)
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The stack registry: (implementation, server, workers, options) — apps and floors.
+
+A stack id names what a report row measures (`rest-uvicorn`, `flask-gunicorn-gevent`,
+`raw-asgi-granian-asgi`, `hello-fastapi`). Worker counts are None here: `servers.py` fills in
+each server's community recommendation for the CPUs the server is pinned to, and prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from loadtests.servers import AppTarget, ServerSpec, all_servers
+
+Api = Literal["rest", "graphql", "floor"]
+
+HEALTH = "/api/health/live"
+APPS: dict[str, AppTarget] = {
+    "flask": AppTarget("impl_flask_baseline:create_app", "wsgi", factory=True, ready_path=HEALTH),
+    "rest": AppTarget("impl_rest:create_app", "asgi", factory=True, ready_path=HEALTH),
+    "graphql": AppTarget("impl_graphql:create_app", "asgi", factory=True, ready_path="/health"),
+}
+FLOORS: dict[str, AppTarget] = {
+    "raw-asgi": AppTarget("loadtests.floors.raw_asgi:app", "asgi"),
+    "raw-wsgi": AppTarget("loadtests.floors.raw_wsgi:app", "wsgi"),
+    "hello-fastapi": AppTarget("loadtests.floors.hello_fastapi:app", "asgi"),
+    "hello-flask": AppTarget("loadtests.floors.hello_flask:app", "wsgi"),
+    "hello-strawberry": AppTarget("loadtests.floors.hello_strawberry:app", "asgi"),
+}
+# Which server a framework floor runs on: the one its app stack is most often run on.
+HELLO_SERVER = {"hello-fastapi": "uvicorn", "hello-flask": "gunicorn-gthread", "hello-strawberry": "uvicorn"}
+
+
+@dataclass(frozen=True)
+class Stack:
+    id: str
+    impl: str  # flask | rest | graphql | raw-asgi | raw-wsgi | hello-*
+    server: str
+    api: Api
+    kind: Literal["app", "floor"]
+    workers: int | None = None
+    threads: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    # What this stack cannot do, with the reason (printed in the report instead of a number).
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def target(self) -> AppTarget:
+        return APPS[self.impl] if self.kind == "app" else FLOORS[self.impl]
+
+    def spec(self, port: int, cpus: tuple[int, ...] | None, env: dict[str, str]) -> ServerSpec:
+        return ServerSpec(
+            server=self.server, app=self.target, port=port, workers=self.workers,
+            threads=self.threads, cpus=cpus, env=env, options=self.options,
+        )
+
+    def supports(self, scenario: str) -> bool:
+        if self.kind == "floor":
+            return scenario == "config"
+        return scenario not in self.unsupported
+
+
+_NO_WS = "the WSGI server gives the app no socket to upgrade (flask-sock needs gunicorn or werkzeug)"
+
+
+def _registry() -> dict[str, Stack]:
+    stacks = [
+        Stack("flask-gunicorn-sync", "flask", "gunicorn-sync", "rest", "app",
+              unsupported={"sse-fanout": "each held stream occupies a sync worker", "ws": _NO_WS}),
+        Stack("flask-gunicorn-gthread", "flask", "gunicorn-gthread", "rest", "app"),
+        Stack("flask-gunicorn-gevent", "flask", "gunicorn-gevent", "rest", "app"),
+        Stack("flask-waitress", "flask", "waitress", "rest", "app", unsupported={"ws": _NO_WS}),
+        Stack("flask-granian", "flask", "granian-wsgi", "rest", "app", unsupported={"ws": _NO_WS}),
+        Stack("rest-uvicorn", "rest", "uvicorn", "rest", "app"),
+        Stack("rest-uvicorn-h11", "rest", "uvicorn-h11", "rest", "app"),
+        Stack("rest-granian", "rest", "granian-asgi", "rest", "app"),
+        Stack("rest-gunicorn-uvicorn", "rest", "gunicorn-uvicorn", "rest", "app"),
+        Stack("graphql-uvicorn", "graphql", "uvicorn", "graphql", "app", unsupported={"ws": "GraphQL uses subscriptions (see sse-fanout)"}),
+        Stack("graphql-granian", "graphql", "granian-asgi", "graphql", "app", unsupported={"ws": "GraphQL uses subscriptions (see sse-fanout)"}),
+    ]
+    for server in all_servers("asgi"):
+        stacks.append(Stack(f"raw-asgi-{server}", "raw-asgi", server, "floor", "floor"))
+    for server in all_servers("wsgi"):
+        stacks.append(Stack(f"raw-wsgi-{server}", "raw-wsgi", server, "floor", "floor"))
+    for hello, server in HELLO_SERVER.items():
+        stacks.append(Stack(hello, hello, server, "floor", "floor"))
+    return {s.id: s for s in stacks}
+
+
+STACKS = _registry()
+# The driver's ceiling is measured against this floor in every run (the fastest one here).
+CEILING_FLOOR = "raw-asgi-granian-asgi"
+
+
+def select(
+    ids: list[str] | None = None, impls: list[str] | None = None, servers: list[str] | None = None
+) -> list[Stack]:
+    chosen = []
+    for stack in STACKS.values():
+        if ids and stack.id not in ids:
+            continue
+        if impls and stack.impl not in impls and not (stack.kind == "floor" and "floors" in impls):
+            continue
+        if servers and stack.server not in servers:
+            continue
+        chosen.append(stack)
+    unknown = set(ids or ()) - set(STACKS)
+    if unknown:
+        raise KeyError(f"unknown stacks: {sorted(unknown)}; known: {', '.join(STACKS)}")
+    return chosen
