@@ -1,0 +1,310 @@
+"""The plain ASGI application: Strawberry's `GraphQL` view behind a minimal lifespan wrapper.
+
+`create_app()` returns an ASGI 3 callable (uvicorn, granian, hypercorn, …):
+
+* `/graphql` (and `/graphql/`): POST and GET queries, GraphiQL for a browser's GET, and
+  WebSocket subscriptions over `graphql-transport-ws` and the legacy `graphql-ws`;
+* `/api/health/live`, `/api/health/ready`: the REST app's probes, so the harness waits for
+  every implementation the same way;
+* the service layer is created at lifespan startup and closed at shutdown (created on first
+  use when the server sends no lifespan events, e.g. httpx's `ASGITransport`).
+
+No Starlette/FastAPI routing in front of the view: one string comparison per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
+
+from flashcards._async.service import Service
+from flashcards.errors import NotFound, PayloadTooLarge, Unauthenticated
+from flashcards.models import ConfigOut
+from flashcards.settings import Settings, get_settings
+from impl_graphql.context import Context, authorization_from_params
+from impl_graphql.schema import StackbenchSchema, build_schema, schema_settings
+from impl_graphql.types import Config, ConfigFeatures, ConfigLimits, ConfigSm2
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("impl_graphql")
+
+PATHS = frozenset({"/graphql", "/graphql/"})
+SUBSCRIPTION_PROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
+# A socket that never sends connection_init is closed (4408) after this long.
+CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
+
+
+def config_view(config: ConfigOut) -> Config:
+    """The config document as GraphQL objects, built once per process."""
+    return Config(
+        service=config.service,
+        api_version=config.api_version,
+        features=ConfigFeatures(**config.features),
+        limits=ConfigLimits(**config.limits),
+        sm2=ConfigSm2(**config.sm2),
+    )
+
+
+class ServiceHolder:
+    """The one `Service` of a process and what is derived from it once."""
+
+    def __init__(self, settings: Settings, service: Service | None = None) -> None:
+        self.settings = settings
+        self._service = service
+        self.owns_service = service is None
+        self._config: Config | None = None
+
+    @property
+    def service(self) -> Service:
+        if self._service is None:
+            self._service = Service(self.settings)
+        return self._service
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = config_view(self.service.config)
+        return self._config
+
+    def start(self) -> None:
+        _ = self.config  # creates the service (the engine connects lazily)
+
+    async def close(self) -> None:
+        if self._service is not None and self.owns_service:
+            await self._service.close()
+            self._service = None
+
+
+def ws_authorization(context: Context) -> str | None:
+    return authorization_from_params(context.connection_params) or context.authorization
+
+
+async def ws_connect(context: Context) -> None:
+    """`connection_init`: a token (payload, else the handshake's header) must be valid.
+
+    No token: the connection is accepted anonymously and every field but `config` answers
+    UNAUTHENTICATED. A bad token: the connection is refused (graphql-transport-ws closes
+    with 4403, graphql-ws answers `connection_error`).
+    """
+    authorization = ws_authorization(context)
+    if authorization is None:
+        return
+    try:
+        context.sign_in(authorization)
+    except Unauthenticated as exc:
+        raise ConnectionRejectionError({"code": exc.code, "message": exc.detail}) from None
+
+
+def decode_json(data: str | bytes) -> object:
+    value = orjson.loads(data)
+    if not isinstance(value, (dict, list)):
+        # Strawberry calls `.get` on the body: a bare JSON string or number would be a 500.
+        raise orjson.JSONDecodeError("a GraphQL request is a JSON object", "", 0)
+    return value
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context, orjson, and token auth on `connection_init`."""
+
+    def __init__(self, schema: StackbenchSchema, holder: ServiceHolder, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.holder = holder
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        holder = self.holder
+        return Context(
+            holder.service,
+            holder.config,
+            request.headers.get("authorization"),
+            long_lived=request.scope["type"] == "websocket",
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        await ws_connect(context)
+        return UNSET
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
+
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: WebSocket messages must be text frames for graphql-ws clients.
+        return orjson.dumps(data).decode()
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = Response(orjson.dumps(response_data), media_type="application/json")
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
+
+def view_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of the Strawberry view (plain ASGI and FastAPI router alike)."""
+    return {
+        "graphql_ide": "graphiql" if settings.graphql_introspection else None,
+        "allow_queries_via_get": True,
+        "subscription_protocols": SUBSCRIPTION_PROTOCOLS,
+        "max_subscriptions_per_connection": settings.graphql_max_subscriptions_per_connection,
+        # Legacy graphql-ws: the server sends `ka` (Apollo's old client drops a silent socket).
+        # graphql-transport-ws keeps alive by client pings; the service's keepalive_loop is
+        # not run for GraphQL.
+        "keep_alive": True,
+        "keep_alive_interval": settings.sse_keepalive_s,
+        "connection_init_wait_timeout": CONNECTION_INIT_TIMEOUT,
+        "allowed_origins": tuple(settings.cors_origins),
+    }
+
+
+class GraphQLApp:
+    """ASGI 3 entry point: lifespan, two probes, and the GraphQL view."""
+
+    def __init__(self, settings: Settings, service: Service | None = None) -> None:
+        self.settings = settings
+        self.holder = ServiceHolder(settings, service)
+        self.schema = build_schema(settings)
+        self.view = GraphQLView(self.schema, self.holder, **view_options(settings))
+        self.max_body = settings.max_body_bytes
+
+    @property
+    def service(self) -> Service:
+        return self.holder.service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = scope["path"]
+        if path in PATHS:
+            if kind == "http" and scope["method"] == "POST":
+                limited = await self._limit_body(scope, receive, send)
+                if limited is None:
+                    return
+                receive = limited
+            await self.view(scope, receive, send)
+            return
+        if kind == "http":
+            await self._other(scope, send, path)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # before accept: HTTP 403
+
+    async def _limit_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """413 for a body over `max_body_bytes` (declared, or counted when chunked)."""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) <= self.max_body:
+                    return receive
+                await _too_large(send, self.max_body)
+                return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return receive
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_body:
+                await _too_large(send, self.max_body)
+                return None
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replay: list[Message] = [
+            {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        ]
+
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        return replayed
+
+    async def _other(self, scope: Scope, send: Send, path: str) -> None:
+        if path == "/api/health/live":
+            await _json(send, 200, {"status": "ok", "checks": {}})
+        elif path == "/api/health/ready":
+            try:
+                checks = await self.service.ready()
+            except Exception as exc:
+                logger.warning("readiness failed: %s", type(exc).__name__)
+                await _json(
+                    send, 503, {"status": "unavailable", "checks": {"database": "unavailable"}}
+                )
+            else:
+                await _json(send, 200, {"status": "ok", "checks": checks})
+        else:
+            problem = NotFound(f"No route {path}; GraphQL is served at /graphql.").problem(path)
+            await _json(send, 404, problem, "application/problem+json")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self.holder.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.holder.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _json(send: Send, status: int, body: Any, media_type: str = "application/json") -> None:
+    payload = orjson.dumps(body)
+    headers = [
+        (b"content-type", media_type.encode()),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    err = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    await _json(send, 413, {"errors": [{"message": err.detail, "extensions": {"code": err.code}}]})
+
+
+def create_app(settings: Settings | None = None, *, service: Service | None = None) -> GraphQLApp:
+    """The ASGI app. `service`: use this one (tests); the app then leaves closing it to you."""
+    return GraphQLApp(settings or get_settings(), service)
+
+
+def settings_for_report(settings: Settings | None = None) -> dict[str, Any]:
+    """What the benchmark report prints beside every GraphQL cell."""
+    settings = settings or get_settings()
+    options = view_options(settings)
+    return {
+        **schema_settings(settings),
+        "max_subscriptions_per_connection": options["max_subscriptions_per_connection"],
+        "subscription_protocols": list(SUBSCRIPTION_PROTOCOLS),
+        "legacy_keep_alive_interval_s": options["keep_alive_interval"],
+        "connection_init_wait_timeout_s": CONNECTION_INIT_TIMEOUT.total_seconds(),
+        "graphiql": options["graphql_ide"] is not None,
+        "allow_queries_via_get": True,
+        "batching": False,
+        "json": "orjson (encode and decode)",
+        "service_keepalive_loop": False,
+        "max_body_bytes": settings.max_body_bytes,
+    }

@@ -1,0 +1,171 @@
+"""Per-request (HTTP) or per-connection (WebSocket) context: service, caller, DataLoaders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+from strawberry.dataloader import DataLoader
+
+from flashcards.errors import InvalidInput
+from flashcards.models import CardOut, DeckOut, ReviewOut
+
+if TYPE_CHECKING:
+    from flashcards._async.service import Service
+    from impl_graphql.types import Config
+
+MAX_ID = 2**63 - 1
+
+
+class Loaders:
+    """The DataLoaders of one context, created on first use.
+
+    Over HTTP a context lives for one request, so the loaders cache (the usual per-request
+    DataLoader). A WebSocket context lives as long as the connection and is shared by every
+    operation on it, so there the loaders only batch (`cache=False`): a cache would serve
+    rows that a later mutation changed.
+    """
+
+    __slots__ = ("_cache", "_cards", "_ctx", "_deck", "_reviews")
+
+    def __init__(self, ctx: Context, *, cache: bool) -> None:
+        self._ctx = ctx
+        self._cache = cache
+        self._deck: DataLoader[int, DeckOut | None] | None = None
+        self._cards: DataLoader[int, list[CardOut]] | None = None
+        self._reviews: DataLoader[int, list[ReviewOut]] | None = None
+
+    @property
+    def deck(self) -> DataLoader[int, DeckOut | None]:
+        if self._deck is None:
+            ctx = self._ctx
+
+            async def load(ids: list[int]) -> list[DeckOut | None]:
+                return await ctx.service.decks_by_ids(ctx.user_id, ids)
+
+            self._deck = DataLoader(load_fn=load, cache=self._cache)
+        return self._deck
+
+    @property
+    def cards_of_deck(self) -> DataLoader[int, list[CardOut]]:
+        if self._cards is None:
+            ctx = self._ctx
+
+            async def load(ids: list[int]) -> list[list[CardOut]]:
+                return await ctx.service.cards_of_decks(ctx.user_id, ids)
+
+            self._cards = DataLoader(load_fn=load, cache=self._cache)
+        return self._cards
+
+    @property
+    def reviews_of_card(self) -> DataLoader[int, list[ReviewOut]]:
+        if self._reviews is None:
+            ctx = self._ctx
+
+            async def load(ids: list[int]) -> list[list[ReviewOut]]:
+                return await ctx.service.reviews_of_cards(ctx.user_id, ids)
+
+            self._reviews = DataLoader(load_fn=load, cache=self._cache)
+        return self._reviews
+
+
+class Context:
+    """What every resolver gets as `info.context`.
+
+    The caller is authenticated lazily: `config` never verifies a token, every other field
+    reads `user_id`, which verifies the bearer token once per context (or raises
+    `Unauthenticated`, which becomes `extensions.code = UNAUTHENTICATED`).
+    """
+
+    # Strawberry's WebSocket handlers set `connection_params` (the connection_init payload)
+    # on a context object that has the attribute.
+    connection_params: Mapping[str, Any] | None = None
+
+    def __init__(
+        self,
+        service: Service,
+        config: Config,
+        authorization: str | None,
+        *,
+        long_lived: bool = False,
+    ) -> None:
+        self.service = service
+        self.config = config
+        self.authorization = authorization
+        self.long_lived = long_lived
+        self._user_id: int | None = None
+        self._loaders: Loaders | None = None
+
+    @property
+    def user_id(self) -> int:
+        uid = self._user_id
+        if uid is None:
+            uid = self._user_id = self.service.authenticate(self.authorization)
+        return uid
+
+    def sign_in(self, authorization: str | None) -> None:
+        """WebSocket `connection_init`: verify the token now (raises `Unauthenticated`)."""
+        self.authorization = authorization
+        self._user_id = None
+        self._user_id = self.service.authenticate(authorization)
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self, cache=not self.long_lived)
+        return self._loaders
+
+
+def authorization_from_params(params: Mapping[str, Any] | None) -> str | None:
+    """The bearer token of a `connection_init` payload.
+
+    Accepted: `{"Authorization": "Bearer …"}` (any case, as Apollo and urql examples send it),
+    `{"headers": {"Authorization": …}}` and `{"token": "…"}`.
+    """
+    if not params:
+        return None
+    for key, value in params.items():
+        if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+            return value
+    headers = params.get("headers")
+    if isinstance(headers, Mapping):
+        found = authorization_from_params({k: v for k, v in headers.items() if k != "headers"})
+        if found is not None:
+            return found
+    token = params.get("token")
+    if isinstance(token, str):
+        return f"Bearer {token}"
+    return None
+
+
+def parse_id(value: object, field: str) -> int:
+    """An `ID` argument as a database id: an integer 1..2^63-1, else BAD_USER_INPUT.
+
+    Same rule and words as the REST path parameters (pydantic's messages).
+    """
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+        number = int(value)
+        if 1 <= number <= MAX_ID:
+            return number
+    return _reject_id(value, field)
+
+
+def _reject_id(value: object, field: str) -> int:
+    from pydantic import Field, TypeAdapter, ValidationError
+
+    from flashcards.models import field_errors
+
+    adapter: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_ID)])
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        for err in errors:
+            err["field"] = field
+        raise InvalidInput("The request has invalid fields.", errors=errors) from None
+    # pydantic accepted something the fast path did not (e.g. "+5", " 7"): refuse it anyway,
+    # ids are canonical decimal strings.
+    raise InvalidInput(
+        "The request has invalid fields.",
+        errors=[{"field": field, "message": "Input should be a valid integer", "type": "int_type"}],
+    )

@@ -1,0 +1,86 @@
+"""The same schema as a FastAPI router (`app.include_router(graphql_router(), prefix="/graphql")`).
+
+The router does not own a service: it asks `get_service(connection)` for the one the host app
+created in its lifespan (default: `connection.app.state.service`, where `impl_rest` keeps it).
+Everything else (schema, limits, caches, auth on `connection_init`, orjson) is what the plain
+ASGI app uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types.unset import UNSET, UnsetType
+
+from flashcards._async.service import Service
+from flashcards.settings import Settings, get_settings
+from impl_graphql.app import config_view, decode_json, view_options, ws_connect
+from impl_graphql.context import Context
+from impl_graphql.schema import build_schema
+from impl_graphql.types import Config
+
+
+class RouterContext(Context, BaseContext):
+    """Our context, with the `request`/`response`/`background_tasks` FastAPI's router sets."""
+
+
+def _state_service(connection: HTTPConnection) -> Service:
+    return connection.app.state.service  # type: ignore[no-any-return]
+
+
+class StackbenchGraphQLRouter(GraphQLRouter[RouterContext, None]):
+    async def on_ws_connect(self, context: RouterContext) -> UnsetType | dict[str, object] | None:
+        await ws_connect(context)
+        return UNSET
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
+
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = Response(orjson.dumps(response_data), media_type="application/json")
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
+
+
+def graphql_router(
+    settings: Settings | None = None,
+    *,
+    get_service: Callable[[HTTPConnection], Service] = _state_service,
+    path: str = "",
+    **router_options: Any,
+) -> StackbenchGraphQLRouter:
+    settings = settings or get_settings()
+    configs: dict[int, Config] = {}
+
+    async def context_getter(connection: HTTPConnection) -> RouterContext:
+        service = get_service(connection)
+        config = configs.get(id(service))
+        if config is None:
+            config = configs[id(service)] = config_view(service.config)
+        return RouterContext(
+            service,
+            config,
+            connection.headers.get("authorization"),
+            long_lived=connection.scope["type"] == "websocket",
+        )
+
+    return StackbenchGraphQLRouter(
+        build_schema(settings),
+        path=path,
+        context_getter=context_getter,
+        **{**view_options(settings), **router_options},
+    )

@@ -1,0 +1,1 @@
+"""The load-test harness: stacks × scenarios × drivers → results JSON → report."""

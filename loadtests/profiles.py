@@ -1,0 +1,60 @@
+"""Benchmark profiles: how long, how often, how far. `quick` is the default of `nox -s bench`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stackbench.seed import SeedPlan
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    repetitions: int
+    warmup_s: float
+    duration_s: float
+    concurrency: tuple[int, ...]
+    seed: SeedPlan
+    floors: tuple[str, ...] | None  # None: every floor in the registry
+    chat_levels: tuple[int, ...]
+    fanout_levels: tuple[int, ...]
+    ws_levels: tuple[int, ...]
+    open_loop_fractions: tuple[float, ...]
+    sustainable_search: bool
+    journey_users: int  # 0: no locust journey
+    micro: bool
+    # the upstream simulator for chat: like a real LLM API, shortened for the quick profile
+    upstream_ttft_ms: int = 300
+    upstream_token_interval_ms: int = 30
+    upstream_tokens: int = 20
+    fanout_events: int = 10
+    fanout_rate: float = 5.0
+
+
+QUICK_FLOORS = (
+    "raw-asgi-granian-asgi", "raw-asgi-uvicorn", "raw-wsgi-granian-wsgi", "raw-wsgi-gunicorn-gthread",
+    "hello-fastapi", "hello-flask", "hello-strawberry",
+)
+
+PROFILES = {
+    "quick": Profile(
+        name="quick", repetitions=1, warmup_s=1.0, duration_s=3.0, concurrency=(64,),
+        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1),
+        floors=QUICK_FLOORS, chat_levels=(20, 100), fanout_levels=(500,), ws_levels=(500,),
+        open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=True,
+        fanout_events=5,
+    ),
+    "standard": Profile(
+        name="standard", repetitions=3, warmup_s=2.0, duration_s=5.0, concurrency=(16, 64, 256),
+        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
+        floors=None, chat_levels=(10, 100, 500, 1000), fanout_levels=(1000, 5000), ws_levels=(1000,),
+        open_loop_fractions=(0.5, 0.8), sustainable_search=True, journey_users=100, micro=True,
+    ),
+    "full": Profile(
+        name="full", repetitions=5, warmup_s=3.0, duration_s=10.0, concurrency=(16, 64, 256, 512),
+        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
+        floors=None, chat_levels=(10, 100, 500, 1000, 2000), fanout_levels=(1000, 5000, 10000),
+        ws_levels=(1000, 5000), open_loop_fractions=(0.5, 0.8), sustainable_search=True,
+        journey_users=100, micro=True,
+    ),
+}
