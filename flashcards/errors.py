@@ -78,6 +78,24 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class UnsupportedMediaType(DomainError):
+    """A body was sent with a `Content-Type` other than JSON."""
+
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    title = "Unsupported media type"
+
+
+class MethodNotAllowed(DomainError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    title = "Method not allowed"
+
+    def __init__(self, detail: str, *, allow: list[str]) -> None:
+        super().__init__(detail)
+        self.allow = allow
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"

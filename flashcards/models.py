@@ -37,6 +37,8 @@ CardSide = Annotated[str, StringConstraints(min_length=1, max_length=CARD_SIDE_M
 ChatText = Annotated[str, StringConstraints(min_length=1, max_length=CHAT_MESSAGE_MAX, pattern=NO_NUL)]
 Grade = Annotated[int, Field(ge=0, le=5, strict=True, description="SM-2 grade 0–5")]
 PageLimit = Annotated[int, Field(ge=1, le=PAGE_MAX)]
+ID_MAX = 2**63 - 1  # BIGINT: a larger id could never exist, so it is invalid, not unknown
+ResourceId = Annotated[int, Field(ge=1, le=ID_MAX)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=CURSOR_MAX, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
@@ -188,6 +190,8 @@ def parse(model: type[M], data: Any) -> M:
 
     Raises `InvalidInput` listing every bad field, in the same shape all adapters return.
     """
+    if type(data) is model:
+        return data  # already validated by an adapter (FastAPI builds it from the same model)
     if isinstance(data, BaseModel):
         data = data.model_dump(exclude_unset=True)
     try:

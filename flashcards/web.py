@@ -1,0 +1,213 @@
+"""What both REST adapters (Flask and FastAPI) share at the HTTP edge. Pure: no framework here.
+
+The two apps must answer every bad request with the same status and the same problem document,
+so the rules live once:
+
+* the order of checks: body too large (413) → malformed JSON (400) → authentication (401) →
+  non-JSON body (415) → invalid path ids, query and body fields together (422) → the service
+  (404, 409, …). It is FastAPI's natural order (its JSON decoding runs before dependencies,
+  field errors are collected after them); the Flask adapter follows it step by step;
+* how a body is decoded and what "missing" or "not an object" says;
+* how validation errors are named (`field` without a location prefix) and shaped;
+* which headers go with which problem (`WWW-Authenticate`, `Retry-After`, `Allow`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
+
+from flashcards.errors import (
+    DomainError,
+    InvalidInput,
+    MalformedRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from flashcards.models import PageIn, ResourceId, field_errors, parse
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+JSON_MEDIA_TYPE = "application/json"
+# Sent with every response of both apps (OWASP secure headers for an API).
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+# Where FastAPI puts a field; the contract names fields without it.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+_ID = TypeAdapter(ResourceId)
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json`, or any `application/*+json`, parameters ignored."""
+    if not content_type:
+        return False
+    main = content_type.split(";", 1)[0].strip().lower()
+    return main == JSON_MEDIA_TYPE or (main.startswith("application/") and main.endswith("+json"))
+
+
+def body_missing() -> InvalidInput:
+    return InvalidInput(
+        "The request has invalid fields.",
+        errors=[{"field": "body", "message": "Field required", "type": "missing"}],
+    )
+
+
+def body_not_object() -> InvalidInput:
+    return InvalidInput(
+        "The request has invalid fields.",
+        errors=[{"field": "body", "message": "Input should be a JSON object", "type": "model_type"}],
+    )
+
+
+def malformed_json() -> MalformedRequest:
+    return MalformedRequest("The request body is not valid JSON.")
+
+
+def unsupported_media_type(content_type: str | None) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        f"The request body must be application/json, not {content_type or 'untyped'}."
+    )
+
+
+def route_not_found(path: str) -> NotFound:
+    return NotFound(f"No resource at {path}.")
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+
+
+def method_not_allowed(method: str, allow: Iterable[str]) -> MethodNotAllowed:
+    methods = allowed_methods(allow)
+    return MethodNotAllowed(f"{method} is not allowed here; use {', '.join(methods)}.", allow=methods)
+
+
+def allowed_methods(methods: Iterable[str]) -> list[str]:
+    """The `Allow` list both apps print: the route's own methods, sorted.
+
+    HEAD and OPTIONS are not served (FastAPI's routes do not answer them; Flask's automatic ones
+    are switched off), so they are never listed."""
+    return sorted({m.upper() for m in methods} - {"HEAD", "OPTIONS"})
+
+
+def decode_body_early(content_type: str | None, body: bytes) -> Any:
+    """Step 2, before authentication (FastAPI decodes JSON before it runs dependencies): a body
+    sent as JSON, or with no type at all, must parse (else 400). None when nothing was decoded."""
+    if body and (not content_type or is_json_media_type(content_type)):
+        return decode_json(body)
+    return None
+
+
+def body_object(content_type: str | None, body: bytes, decoded: Any) -> dict[str, Any]:
+    """Step 4, after authentication: no body → 422 missing; a non-JSON type → 415; JSON that is
+    not an object → 422."""
+    if not body:
+        raise body_missing()
+    if content_type and not is_json_media_type(content_type):
+        raise unsupported_media_type(content_type)
+    if not isinstance(decoded, dict):
+        raise body_not_object()
+    return decoded
+
+
+def decode_json(body: bytes) -> Any:
+    """The stdlib parser on purpose: it is what Starlette's `Request.json()` uses, so both apps
+    accept exactly the same documents (NaN, huge integers, duplicate keys)."""
+    try:
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+        raise malformed_json() from None
+
+
+def normalize_field_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's `RequestValidationError.errors()` → the contract's `[{field, message, type}]`."""
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in _LOCATIONS:
+            loc = loc[1:]
+        if not loc and err.get("type") in {"model_attributes_type", "model_type", "dict_type"}:
+            out.extend(body_not_object().errors)
+            continue
+        out.append({"field": ".".join(loc) or "body", "message": err.get("msg", ""), "type": err.get("type", "")})
+    return out
+
+
+def validation_error(errors: Sequence[Mapping[str, Any]]) -> DomainError:
+    """A framework's validation errors → the one problem both apps return.
+
+    A JSON decoding failure is 400 (malformed), everything else 422 with every bad field."""
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return malformed_json()
+    return InvalidInput("The request has invalid fields.", errors=normalize_field_errors(errors))
+
+
+def parse_request(
+    ids: Mapping[str, str] | None = None,
+    query: Mapping[str, str] | None = None,
+    body: Any = None,
+    body_model: type | None = None,
+) -> tuple[dict[str, int], PageIn | None, Any]:
+    """Validate path ids, paging query and body together, reporting every bad field at once
+    (as FastAPI does); returns (ids, page, body model)."""
+    errors: list[dict[str, Any]] = []
+    parsed_ids: dict[str, int] = {}
+    for name, raw in (ids or {}).items():
+        try:
+            parsed_ids[name] = _ID.validate_python(raw)
+        except ValidationError as exc:
+            errors.extend({**e, "field": name} for e in field_errors(exc))
+    page = None
+    if query is not None:
+        try:
+            page = PageIn.model_validate(dict(query))
+        except ValidationError as exc:
+            errors.extend(field_errors(exc))
+    model = None
+    if body_model is not None:
+        try:
+            model = parse(body_model, body)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise InvalidInput("The request has invalid fields.", errors=errors)
+    return parsed_ids, page, model
+
+
+def database_unavailable(exc: BaseException) -> Unavailable | None:
+    """A failure to reach the database (refused, dropped, pool exhausted, timed out) → 503; None
+    for anything else (a bug stays a 500, visibly)."""
+    if isinstance(exc, (OperationalError, InterfaceError, SATimeoutError, OSError, TimeoutError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        return Unavailable("The database is unavailable; try again shortly.")
+    return None
+
+
+def problem_headers(error: DomainError) -> dict[str, str]:
+    headers = {"Content-Type": PROBLEM_MEDIA_TYPE}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="stackbench"'
+    elif isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, MethodNotAllowed):
+        headers["Allow"] = ", ".join(error.allow)
+    return headers
+
+
+def problem_body(error: DomainError, instance: str) -> bytes:
+    return orjson.dumps(error.problem(instance))

@@ -1,0 +1,72 @@
+"""The FastAPI application factory (`impl_rest:create_app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from flashcards._async.service import Service
+from flashcards.settings import Settings, get_settings
+from impl_rest import auth, cards, chat, decks, events, health, problems
+from impl_rest.edge import EdgeMiddleware
+from impl_rest.responses import COMMON, Problem
+
+API_PREFIX = "/api"
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    """One app per worker process; `service` lets tests share theirs (it is not closed here)."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = service is None
+        app.state.service = service or Service(settings)
+        app.state.config_json = app.state.service.config.model_dump_json().encode()
+        ticker = asyncio.create_task(app.state.service.keepalive_loop())
+        try:
+            yield
+        finally:
+            ticker.cancel()
+            if own:
+                await app.state.service.close()
+            else:
+                app.state.service.bus.close_all()
+
+    app = FastAPI(
+        title="stackbench flashcards",
+        version="1",
+        summary="A spaced-repetition study service (the REST contract of stackbench).",
+        lifespan=lifespan,
+        responses=COMMON,
+        openapi_url="/openapi.json",
+    )
+    for router in (health.router, auth.router, decks.router, cards.router, chat.router, events.router):
+        app.include_router(router, prefix=API_PREFIX)
+    problems.install(app)
+    _document_problem(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _document_problem(app: FastAPI) -> None:
+    """Register the Problem schema in components (responses reference it by $ref)."""
+    original = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

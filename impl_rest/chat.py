@@ -1,0 +1,46 @@
+"""The tutor chat: the answer streams from the upstream as server-sent events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from flashcards.chat import ChatEvent
+from flashcards.models import ChatIn, ChatMessageOut, Page
+from impl_rest.dependencies import CurrentUser, PageQuery, ServiceDep
+from impl_rest.responses import AUTHED, event_stream
+
+router = APIRouter(tags=["chat"], responses=AUTHED)
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+CHAT_DATA = {
+    "type": "object",
+    "description": "`message`: {message, answer_id}; `token`: {index, content}; `done`: {message}; "
+    "`error`: {code, detail, message} (the partial answer, stored as failed)",
+}
+
+
+@router.post("/chat", response_class=StreamingResponse, responses=event_stream(CHAT_DATA, "The answer, token by token"))
+async def chat(body: ChatIn, user: CurrentUser, service: ServiceDep) -> StreamingResponse:
+    events = service.chat(user, body)
+    # The first event stores the question: run it now, so a database failure is a 503 problem
+    # document instead of a broken stream after a 200.
+    first = await anext(events)
+    return StreamingResponse(_frames(first, events), media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+async def _frames(first: ChatEvent, events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
+    try:
+        yield first.sse()
+        async for event in events:
+            yield event.sse()
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]  # the client left: store the partial answer
+
+
+@router.get("/chat/history")
+async def chat_history(user: CurrentUser, service: ServiceDep, page: PageQuery) -> Page[ChatMessageOut]:
+    """Both sides of the conversation, newest first."""
+    return await service.chat_history(user, page)

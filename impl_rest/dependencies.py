@@ -1,0 +1,28 @@
+"""`Annotated` dependency aliases used by every route (FastAPI's idiom)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from flashcards._async.service import Service
+from flashcards.models import ID_MAX, PageIn
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def current_user(request: Request, service: ServiceDep) -> int:
+    """The bearer token's user id; no I/O (the token is signed). 401 otherwise."""
+    return service.authenticate(request.headers.get("authorization"))
+
+
+CurrentUser = Annotated[int, Depends(current_user)]
+DeckId = Annotated[int, Path(ge=1, le=ID_MAX, description="A deck's id")]
+CardId = Annotated[int, Path(ge=1, le=ID_MAX, description="A card's id")]
+PageQuery = Annotated[PageIn, Query()]

@@ -1,0 +1,84 @@
+"""The HTTP edge as one pure ASGI middleware: body size limit (413) and security headers.
+
+Pure ASGI rather than `BaseHTTPMiddleware`: it adds no task per request and does not buffer
+streaming responses (chat, event feed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from flashcards.web import SECURITY_HEADERS, problem_body, problem_headers, too_large
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SECURITY = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _reject(scope, send, limit)
+            return
+        started = False
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # chunked, or a lying Content-Length
+                    raise _TooLarge
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), *_SECURITY]
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, send_with_headers)
+        except _TooLarge:
+            if started:
+                raise
+            await _reject(scope, send, limit)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _reject(scope: Scope, send: Send, limit: int) -> None:
+    error = too_large(limit)
+    body = problem_body(error, scope["path"])
+    headers = [(k.lower().encode(), v.encode()) for k, v in problem_headers(error).items()]
+    headers += [(b"content-length", str(len(body)).encode()), (b"connection", b"close"), *_SECURITY]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
