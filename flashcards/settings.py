@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     sse_keepalive_s: float = Field(default=15.0, gt=0)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Failed logins allowed per minute, per username and per client address (then 429).
     login_rate_per_minute: int = Field(default=10, ge=1)
+    login_client_rate_per_minute: int = Field(default=60, ge=1)
     cors_origins: list[str] = []
     graphql_max_depth: int = 8
     graphql_max_aliases: int = 30

@@ -133,6 +133,7 @@ class GraphQLView(GraphQL[Context, None]):
             holder.config,
             request.headers.get("authorization"),
             long_lived=request.scope["type"] == "websocket",
+            client=request.client.host if request.client else None,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

@@ -88,7 +88,9 @@ class Context:
         authorization: str | None,
         *,
         long_lived: bool = False,
+        client: str | None = None,
     ) -> None:
+        self.client = client  # the caller's address (failed logins are limited per client)
         self.service = service
         self.config = config
         self.authorization = authorization

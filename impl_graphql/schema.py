@@ -163,7 +163,7 @@ class Mutation:
 
     @strawberry.mutation(graphql_type=Token, description="REST: POST /api/auth/token")
     async def login(self, info: Info, input: LoginInput) -> TokenOut:
-        return await info.context.service.login(input_dict(input))
+        return await info.context.service.login(input_dict(input), client=info.context.client)
 
     @strawberry.mutation(graphql_type=Deck, description="REST: POST /api/decks")
     async def create_deck(self, info: Info, input: DeckInput) -> DeckOut:

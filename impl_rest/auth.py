@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from flashcards.models import LoginIn, RegisterIn, TokenOut, UserOut
 from impl_rest.dependencies import CurrentUser, ServiceDep
@@ -17,8 +17,9 @@ async def register(body: RegisterIn, service: ServiceDep) -> UserOut:
 
 
 @router.post("/auth/token", responses=problems(401, 429))
-async def token(body: LoginIn, service: ServiceDep) -> TokenOut:
-    return await service.login(body)
+async def token(body: LoginIn, request: Request, service: ServiceDep) -> TokenOut:
+    """Failed attempts are limited per username and per client address (429 + Retry-After)."""
+    return await service.login(body, client=request.client.host if request.client else None)
 
 
 @router.get("/me", responses=AUTHED)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,7 @@ from flashcards._async.compat import make_queue, run_blocking, run_to_completion
 from flashcards._async.database import Database
 from flashcards._async.upstream import UpstreamClient
 from flashcards.chat import ChatEvent, upstream_messages
-from flashcards.errors import Conflict, NotFound, Unauthenticated, UpstreamFailed
+from flashcards.errors import Conflict, NotFound, RateLimited, Unauthenticated, UpstreamFailed
 from flashcards.events import CLOSED, KEEPALIVE, Event, EventBus, Subscriber
 from flashcards.models import (
     CardIn,
@@ -42,6 +43,7 @@ from flashcards.models import (
     config_document,
     parse,
 )
+from flashcards.ratelimit import FailureWindow
 from flashcards.settings import Settings
 
 Data = Mapping[str, Any] | Any
@@ -67,6 +69,8 @@ class Service:
             make_queue, queue_size=settings.event_queue_size, history_size=settings.event_history_size
         )
         self.config = config_document(settings)
+        self.user_failures = FailureWindow(settings.login_rate_per_minute)
+        self.client_failures = FailureWindow(settings.login_client_rate_per_minute)
 
     async def close(self) -> None:
         self.bus.close_all()
@@ -97,13 +101,24 @@ class Service:
             raise _username_taken() from None
         return q.user_out(row)
 
-    async def login(self, data: Data, now: datetime | None = None) -> TokenOut:
+    async def login(self, data: Data, now: datetime | None = None, client: str | None = None) -> TokenOut:
+        """`client` is the caller's address: failed attempts are limited per username and per
+        client (429 with Retry-After), checked before any password is verified."""
         creds = parse(LoginIn, data)
+        clock = monotonic()
+        keys = [(self.user_failures, creds.username)]
+        if client:
+            keys.append((self.client_failures, client))
+        wait = max(window.retry_after(key, clock) for window, key in keys)
+        if wait:
+            raise RateLimited("Too many failed logins; try again later.", retry_after=wait)
         async with self.db.connect() as conn:
             row = (await conn.execute(q.select_credentials(creds.username))).first()
         stored = row.password_hash if row is not None else None
         ok = await run_blocking(security.verify_password, self.settings, stored, creds.password)
         if not ok or row is None:
+            for window, key in keys:
+                window.record_failure(key, clock)
             raise Unauthenticated("Invalid username or password.")
         token = security.issue_token(self.settings, row.id, now)
         return TokenOut(access_token=token, expires_in=self.settings.jwt_ttl_s)
