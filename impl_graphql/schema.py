@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -43,6 +41,7 @@ from flashcards.models import (
     UserOut,
 )
 from flashcards.settings import Settings
+from flashcards.web import database_unavailable
 from impl_graphql.context import parse_id
 from impl_graphql.types import (
     Card,
@@ -304,7 +303,7 @@ def annotate_error(error: GraphQLError) -> None:
         # only there): the message already says what is wrong.
         error.extensions = {"code": BAD_REQUEST}
         return
-    if isinstance(original, (DBAPIError, PoolTimeout, ConnectionError, TimeoutError)):
+    if database_unavailable(original) is not None:  # the REST apps' rule: same cases, 503 there
         logger.warning("database unavailable: %s", type(original).__name__)
         error.message = "The database is unavailable."
         error.extensions = {"code": UNAVAILABLE}

@@ -25,7 +25,12 @@ def _server(data_dir: Path):  # type: ignore[no-untyped-def]
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     data_dir = data_dir.resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(data_dir, cleanup_mode=None)
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    # pgserver caches one handle per directory: after a `stop()` in this process it would hand
+    # back the stopped server, so start it again through the same handle.
+    with server._lock:
+        server.ensure_postgres_running()
+    return server
 
 
 def start(data_dir: Path = DEFAULT_DATA_DIR, database: str = DATABASE) -> str:
