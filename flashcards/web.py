@@ -46,6 +46,10 @@ SECURITY_HEADERS: dict[str, str] = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+# The same, as ASGI header pairs (both ASGI apps append them to every response start).
+SECURITY_HEADER_PAIRS: list[tuple[bytes, bytes]] = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+# CORS, when origins are configured: what a browser client of any of the three apps may send.
+CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID"]
 # Where FastAPI puts a field; the contract names fields without it.
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 _ID = TypeAdapter(ResourceId)

@@ -33,6 +33,7 @@ from flashcards._async.service import Service
 from flashcards.errors import NotFound, PayloadTooLarge, Unauthenticated
 from flashcards.models import ConfigOut
 from flashcards.settings import Settings, get_settings
+from flashcards.web import CORS_ALLOW_HEADERS, SECURITY_HEADER_PAIRS
 from impl_graphql.context import Context, authorization_from_params
 from impl_graphql.schema import StackbenchSchema, build_schema, schema_settings
 from impl_graphql.types import Config, ConfigFeatures, ConfigLimits, ConfigSm2
@@ -184,6 +185,15 @@ class GraphQLApp:
         self.schema = build_schema(settings)
         self.view = GraphQLView(self.schema, self.holder, **view_options(settings))
         self.max_body = settings.max_body_bytes
+        # CORS as in the REST apps (same origins, same headers); none configured: no CORS at all
+        self._entry: Any = self._dispatch
+        if settings.cors_origins:
+            from starlette.middleware.cors import CORSMiddleware
+
+            self._entry = CORSMiddleware(
+                self._dispatch, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                allow_headers=CORS_ALLOW_HEADERS,
+            )
 
     @property
     def service(self) -> Service:
@@ -194,6 +204,12 @@ class GraphQLApp:
         if kind == "lifespan":
             await self._lifespan(receive, send)
             return
+        if kind == "http":
+            send = _with_security_headers(send)
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
         path = scope["path"]
         if path in PATHS:
             if kind == "http" and scope["method"] == "POST":
@@ -270,6 +286,17 @@ class GraphQLApp:
                 await self.holder.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _with_security_headers(send: Send) -> Send:
+    """The REST apps' security headers on every HTTP response (flashcards.web)."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *SECURITY_HEADER_PAIRS]
+        await send(message)
+
+    return sending
 
 
 async def _json(send: Send, status: int, body: Any, media_type: str = "application/json") -> None:

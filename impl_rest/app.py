@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from flashcards._async.service import Service
 from flashcards.settings import Settings, get_settings
+from flashcards.web import CORS_ALLOW_HEADERS
 from impl_rest import auth, cards, chat, decks, events, health, problems
 from impl_rest.edge import EdgeMiddleware
 from impl_rest.responses import COMMON, Problem
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            allow_headers=CORS_ALLOW_HEADERS,
         )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
