@@ -120,10 +120,14 @@ class EventBus:
         for sub in self._all():
             self._offer(sub, KEEPALIVE)
 
+    def close(self, sub: Subscriber) -> None:
+        """End one subscriber's stream (its client left): its reader wakes up and unsubscribes."""
+        self._offer(sub, CLOSED)
+        sub.closed = True
+
     def close_all(self) -> None:
         for sub in self._all():
-            self._offer(sub, CLOSED)
-            sub.closed = True
+            self.close(sub)
 
     def _all(self) -> list[Subscriber]:
         with self._lock:
