@@ -60,7 +60,7 @@ class RegisterIn(Input):
 
 
 class LoginIn(Input):
-    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX)]
 
 

@@ -116,16 +116,11 @@ def decode_body_early(content_type: str | None, body: bytes) -> Any:
     return None
 
 
-def body_object(content_type: str | None, body: bytes, decoded: Any) -> dict[str, Any]:
-    """Step 4, after authentication: no body → 422 missing; a non-JSON type → 415; JSON that is
-    not an object → 422."""
-    if not body:
-        raise body_missing()
-    if content_type and not is_json_media_type(content_type):
+def check_media_type(content_type: str | None, body: bytes) -> None:
+    """Step 4, after authentication: a non-empty body with a non-JSON type → 415 (FastAPI hands
+    such a body to validation as bytes; its handler turns that into 415 before any 422)."""
+    if body and content_type and not is_json_media_type(content_type):
         raise unsupported_media_type(content_type)
-    if not isinstance(decoded, dict):
-        raise body_not_object()
-    return decoded
 
 
 def decode_json(body: bytes) -> Any:
@@ -133,7 +128,7 @@ def decode_json(body: bytes) -> Any:
     accept exactly the same documents (NaN, huge integers, duplicate keys)."""
     try:
         return json.loads(body)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
         raise malformed_json() from None
 
 
@@ -160,14 +155,21 @@ def validation_error(errors: Sequence[Mapping[str, Any]]) -> DomainError:
     return InvalidInput("The request has invalid fields.", errors=normalize_field_errors(errors))
 
 
+# `parse_request(body=NO_BODY)`: the request had no body at all (422 "Field required").
+NO_BODY: Any = object()
+
+
 def parse_request(
     ids: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
-    body: Any = None,
+    body: Any = NO_BODY,
     body_model: type | None = None,
 ) -> tuple[dict[str, int], PageIn | None, Any]:
     """Validate path ids, paging query and body together, reporting every bad field at once
-    (as FastAPI does); returns (ids, page, body model)."""
+    (as FastAPI does: path, then query, then body); returns (ids, page, body model).
+
+    `body` is the decoded JSON document, or `NO_BODY` when the request had none; a document that
+    is not an object (`null`, a list, a string) is one error on `body`, as in FastAPI."""
     errors: list[dict[str, Any]] = []
     parsed_ids: dict[str, int] = {}
     for name, raw in (ids or {}).items():
@@ -183,10 +185,15 @@ def parse_request(
             errors.extend(field_errors(exc))
     model = None
     if body_model is not None:
-        try:
-            model = parse(body_model, body)
-        except InvalidInput as exc:
-            errors.extend(exc.errors)
+        if body is NO_BODY:
+            errors.extend(body_missing().errors)
+        elif not isinstance(body, dict):
+            errors.extend(body_not_object().errors)
+        else:
+            try:
+                model = parse(body_model, body)
+            except InvalidInput as exc:
+                errors.extend(exc.errors)
     if errors:
         raise InvalidInput("The request has invalid fields.", errors=errors)
     return parsed_ids, page, model

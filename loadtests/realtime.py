@@ -24,8 +24,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-GQL_CHAT = "subscription Chat($m: String!) { chat(message: $m) { type content } }"
-GQL_EVENTS = "subscription Events { events { id type publishedAt } }"
+GQL_CHAT = "subscription Chat($m: String!) { chat(input: {message: $m}) { type content } }"
+GQL_EVENTS = "subscription Events { events { id type published_at } }"
+GQL_CREATE_DECK = "mutation Deck($t: String!) { create_deck(input: {title: $t}) { id } }"
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -80,9 +81,9 @@ async def one_chat(url: str, token: str, api: str, message: str, timeout: float)
     started = time.perf_counter()
     writer = None
     try:
-        reader, writer, host = await _open(url)
         if api == "graphql":
             return await _gql_chat(url, token, message, timeout)
+        reader, writer, host = await _open(url)
         body = json.dumps({"message": message}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "text/event-stream"}
         writer.write(_request("POST", host, "/api/chat", headers, body))
@@ -342,8 +343,7 @@ async def _publisher(url: str, token: str, api: str, publish: str, events: int, 
             if delay > 0:
                 await asyncio.sleep(delay)
             if api == "graphql":
-                query = "mutation Deck($t: String!) { createDeck(title: $t) { id } }"
-                r = await client.post("/graphql", json={"query": query, "variables": {"t": f"fanout {i}"}})
+                r = await client.post("/graphql", json={"query": GQL_CREATE_DECK, "variables": {"t": f"fanout {i}"}})
                 ok = r.status_code == 200 and not r.json().get("errors")
             else:
                 r = await client.post(publish, json={"title": f"fanout {i}"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loadtests.floors import FLOORS as FLOOR_DEFS
 from loadtests.servers import AppTarget, ServerSpec, all_servers
 
 Api = Literal["rest", "graphql", "floor"]
@@ -18,15 +19,10 @@ HEALTH = "/api/health/live"
 APPS: dict[str, AppTarget] = {
     "flask": AppTarget("impl_flask_baseline:create_app", "wsgi", factory=True, ready_path=HEALTH),
     "rest": AppTarget("impl_rest:create_app", "asgi", factory=True, ready_path=HEALTH),
-    "graphql": AppTarget("impl_graphql:create_app", "asgi", factory=True, ready_path="/health"),
+    "graphql": AppTarget("impl_graphql:create_app", "asgi", factory=True, ready_path=HEALTH),
 }
-FLOORS: dict[str, AppTarget] = {
-    "raw-asgi": AppTarget("loadtests.floors.raw_asgi:app", "asgi"),
-    "raw-wsgi": AppTarget("loadtests.floors.raw_wsgi:app", "wsgi"),
-    "hello-fastapi": AppTarget("loadtests.floors.hello_fastapi:app", "asgi"),
-    "hello-flask": AppTarget("loadtests.floors.hello_flask:app", "wsgi"),
-    "hello-strawberry": AppTarget("loadtests.floors.hello_strawberry:app", "asgi"),
-}
+# A floor answers GET on its ready path (`/`, Strawberry's `/?query={message}`).
+FLOORS: dict[str, AppTarget] = {name: floor.app for name, floor in FLOOR_DEFS.items()}
 # Which server a framework floor runs on: the one its app stack is most often run on.
 HELLO_SERVER = {"hello-fastapi": "uvicorn", "hello-flask": "gunicorn-gthread", "hello-strawberry": "uvicorn"}
 
@@ -48,9 +44,11 @@ class Stack:
     def target(self) -> AppTarget:
         return APPS[self.impl] if self.kind == "app" else FLOORS[self.impl]
 
-    def spec(self, port: int, cpus: tuple[int, ...] | None, env: dict[str, str]) -> ServerSpec:
+    def spec(self, port: int, cpus: tuple[int, ...] | None, env: dict[str, str],
+             workers: int | None = None) -> ServerSpec:
+        """The server to launch; `workers` overrides the stack's (fan-out runs on one worker)."""
         return ServerSpec(
-            server=self.server, app=self.target, port=port, workers=self.workers,
+            server=self.server, app=self.target, port=port, workers=workers or self.workers,
             threads=self.threads, cpus=cpus, env=env, options=self.options,
         )
 

@@ -1,0 +1,107 @@
+"""The live event feed: server-sent events (with `Last-Event-ID` resume) and a WebSocket
+(flask-sock; it needs a server that hands over the socket: gunicorn or werkzeug).
+
+Each held stream occupies one worker thread (or greenlet under gevent) blocked on its
+subscriber's queue; one keep-alive ticker thread per worker process wakes them all every
+`sse_keepalive_s`, which is also when a stream notices that its client has gone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, request
+from flask_sock import ConnectionClosed, Sock
+
+from flashcards._sync.service import Service
+from flashcards.errors import Unauthenticated
+from flashcards.events import Subscriber, parse_last_event_id
+from impl_flask_baseline.chat import EVENT_STREAM, STREAM_HEADERS
+from impl_flask_baseline.edge import inputs, service
+
+bp = Blueprint("events", __name__, url_prefix="/api")
+sock = Sock()
+WS_PATH = "/api/events/ws"
+# The first bytes of every event stream: clients see the headers (and know they are subscribed)
+# at once, even if nothing happens for a while. Both REST apps send exactly these frames.
+CONNECTED = b": connected\n\n"
+KEEPALIVE = b": keepalive\n\n"
+WS_POLICY_VIOLATION = 1008
+
+
+@bp.get("/events")
+def events() -> Response:
+    req = inputs()
+    svc = service()
+    header = request.headers.get("Last-Event-ID")
+    query = request.args.getlist("last_event_id")
+    resume = parse_last_event_id(header if header is not None else (query[-1] if query else None))
+    start_ticker(svc)
+    sub = svc.subscribe(req.user, resume)  # before the response: nothing published now is missed
+    response = Response(_frames(svc, sub), content_type=EVENT_STREAM, headers=STREAM_HEADERS)
+    response.call_on_close(lambda: svc.bus.unsubscribe(sub))  # also if never iterated
+    return response
+
+
+def _frames(svc: Service, sub: Subscriber) -> Iterator[bytes]:
+    yield CONNECTED
+    stream = svc.events(sub)
+    try:
+        for event in stream:
+            yield KEEPALIVE if event is None else event.sse
+    finally:
+        stream.close()  # unsubscribes
+
+
+@sock.route("/events/ws", bp=bp)
+def events_ws(ws: object) -> None:
+    svc = service()
+    token = request.args.get("token")
+    authorization = request.headers.get("Authorization") or (f"Bearer {token}" if token else None)
+    try:
+        user = svc.authenticate(authorization)
+    except Unauthenticated as exc:  # accepted already (as in FastAPI): close with the reason
+        ws.close(reason=WS_POLICY_VIOLATION, message=exc.detail[:120])  # type: ignore[attr-defined]
+        return
+    start_ticker(svc)
+    sub = svc.subscribe(user, parse_last_event_id(request.args.get("last_event_id")))
+    threading.Thread(target=_watch, args=(ws, svc, sub), name="ws-watch", daemon=True).start()
+    stream = svc.events(sub)
+    try:
+        for event in stream:
+            if event is not None:  # the socket has its own pings; keep-alive ticks are for SSE
+                ws.send(event.json.decode())  # type: ignore[attr-defined]
+    finally:
+        stream.close()
+
+
+def _watch(ws: object, svc: Service, sub: Subscriber) -> None:
+    """Read until the client leaves (what it sends is ignored), then end the stream at once."""
+    try:
+        while True:
+            ws.receive()  # type: ignore[attr-defined]
+    except ConnectionClosed:
+        pass
+    finally:
+        svc.bus.close(sub)
+
+
+# --- one keep-alive ticker per service per worker process -------------------------------------
+_tickers: weakref.WeakKeyDictionary[Service, int] = weakref.WeakKeyDictionary()
+_tickers_lock = threading.Lock()
+
+
+def start_ticker(svc: Service) -> None:
+    """Started lazily by the first stream, so it runs in the worker process that serves it
+    (also when a server imports the app before forking its workers)."""
+    pid = os.getpid()
+    if _tickers.get(svc) == pid:
+        return
+    with _tickers_lock:
+        if _tickers.get(svc) == pid:
+            return
+        _tickers[svc] = pid
+        threading.Thread(target=svc.keepalive_loop, name="sse-keepalive", daemon=True).start()

@@ -1,0 +1,156 @@
+"""Statistics over samples: median with a 95% interval, CV, the cell flags, significance tests.
+
+* Interval of a cell's central value: n ≥ 10 samples → percentile bootstrap of the median
+  (seeded); 2 ≤ n < 10 → Student-t interval of the mean (a bootstrap of 3–5 values only
+  re-draws the sample's own extremes); n = 1 → none.
+* CV = sample standard deviation / mean (n ≥ 2); a cell with CV above `NOISY_CV` is "noisy".
+* Flags (RESULTS_SCHEMA.md): ``client-bound`` (the stack reached more than a third of the
+  driver's ceiling, or the load generator's CPU passed `CLIENT_CPU_SATURATED`), ``noisy``,
+  ``errors`` (any error in any sample), ``writes-mismatch`` (an acknowledged write missing, or
+  more rows than acknowledged + in flight).
+* Two sets of samples: Welch's t-test (n ≥ 2 each) and Mann–Whitney U (n ≥ 4 each, where it
+  can reach p < 0.05), both two-sided; `compare.py` adds a minimum ratio, as asv does.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+NOISY_CV = 0.05
+CEILING_FRACTION = 1 / 3
+CLIENT_CPU_SATURATED = 85.0  # % of one core, per load-generator thread
+BOOTSTRAP_MIN_N = 10
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261123
+# Per-sample metrics summarized for every cell: name → how to read it from a sample.
+SUMMARY_KEYS = ("rps", "p50_ms", "p90_ms", "p99_ms", "errors", "server_cpu_pct",
+                "server_peak_rss_bytes", "client_cpu_pct")
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def cv(values: Sequence[float]) -> float | None:
+    """Coefficient of variation (sample stdev / mean); None below two values or a zero mean."""
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    if mean == 0:
+        return None
+    return float(statistics.stdev(values) / abs(mean))
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """Student-t interval of the mean; None below two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    from scipy import stats as sps
+
+    mean = statistics.fmean(values)
+    half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
+    return (mean - half, mean + half)
+
+
+def bootstrap_median_interval(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                              seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    import numpy as np
+
+    gen = np.random.default_rng(seed)
+    arr = np.asarray(values, dtype=float)
+    meds = np.median(arr[gen.integers(0, len(arr), size=(resamples, len(arr)))], axis=1)
+    return (float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5)))
+
+
+def summarize(values: Sequence[float | None]) -> dict[str, Any] | None:
+    """{"median", "ci95", "ci_method", "cv", "n"} of the non-null values; None if there are none."""
+    clean = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not clean:
+        return None
+    n = len(clean)
+    if n >= BOOTSTRAP_MIN_N:
+        ci: tuple[float, float] | None = bootstrap_median_interval(clean)
+        method = "bootstrap-median"
+    else:
+        ci = t_interval(clean)
+        method = "t-mean" if ci else None
+    return {"median": median(clean), "ci95": list(ci) if ci else None, "ci_method": method,
+            "cv": cv(clean), "n": n}
+
+
+def errors_total(sample: Mapping[str, Any]) -> int:
+    return int(sum(v for v in (sample.get("errors") or {}).values() if isinstance(v, int | float)))
+
+
+def sample_value(key: str, sample: Mapping[str, Any]) -> float | None:
+    latency = sample.get("latency_ms") or {}
+    value: Any
+    if key.endswith("_ms") and key.removesuffix("_ms") in ("p50", "p90", "p99"):
+        value = latency.get(key.removesuffix("_ms"))
+    elif key == "errors":
+        value = errors_total(sample)
+    else:
+        value = sample.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def cell_summary(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in SUMMARY_KEYS:
+        summary = summarize([sample_value(key, s) for s in samples])
+        if summary is not None:
+            out[key] = summary
+    return out
+
+
+def cell_flags(cell: Mapping[str, Any], ceiling_rps: float | None,
+               client_cpu_limit: float = CLIENT_CPU_SATURATED) -> list[str]:
+    """The flags of a measured cell (the floor that defines the ceiling is client-bound too)."""
+    samples = cell.get("samples") or []
+    flags: list[str] = []
+    rps = [s["rps"] for s in samples if isinstance(s.get("rps"), int | float)]
+    cpu = [s["client_cpu_pct"] for s in samples if isinstance(s.get("client_cpu_pct"), int | float)]
+    closed = cell.get("mode", "closed") == "closed" and cell.get("driver") in ("wrk", "locust")
+    if closed and rps and ceiling_rps and median(rps) > CEILING_FRACTION * ceiling_rps:
+        flags.append("client-bound")
+    elif cpu and max(cpu) > client_cpu_limit:
+        flags.append("client-bound")
+    summary = (cell.get("summary") or {}).get("rps") or {}
+    if summary.get("cv") is not None and summary["cv"] > NOISY_CV:
+        flags.append("noisy")
+    if any(errors_total(s) for s in samples):
+        flags.append("errors")
+    for s in samples:
+        writes = s.get("writes") or {}
+        acked, stored = writes.get("acknowledged"), writes.get("stored")
+        if acked is None or stored is None:
+            continue
+        if stored < acked or stored - acked > int(cell.get("concurrency") or 0):
+            flags.append("writes-mismatch")
+            break
+    return flags
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test; None below two values a side or with no variance."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    if statistics.stdev(a) == 0 and statistics.stdev(b) == 0:
+        return 0.0 if statistics.fmean(a) != statistics.fmean(b) else 1.0
+    from scipy import stats as sps
+
+    return float(sps.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided Mann–Whitney U p-value; None below four values a side (it could not reach
+    0.05 with three against three)."""
+    if len(a) < 4 or len(b) < 4:
+        return None
+    from scipy import stats as sps
+
+    return float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
