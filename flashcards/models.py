@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from flashcards.errors import InvalidInput
 
@@ -35,7 +35,19 @@ DeckTitle = Annotated[str, StringConstraints(min_length=1, max_length=DECK_TITLE
 DeckDescription = Annotated[str, StringConstraints(max_length=DECK_DESCRIPTION_MAX, pattern=NO_NUL)]
 CardSide = Annotated[str, StringConstraints(min_length=1, max_length=CARD_SIDE_MAX, pattern=NO_NUL)]
 ChatText = Annotated[str, StringConstraints(min_length=1, max_length=CHAT_MESSAGE_MAX, pattern=NO_NUL)]
-Grade = Annotated[int, Field(ge=0, le=5, strict=True, description="SM-2 grade 0–5")]
+
+
+def _integral_number(value: Any) -> Any:
+    """JSON Schema's `integer` admits `5.0`; take it as 5. Booleans and strings stay refused
+    (strict mode below), as do fractions."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Grade = Annotated[
+    int, Field(ge=0, le=5, strict=True, description="SM-2 grade 0–5"), BeforeValidator(_integral_number)
+]
 PageLimit = Annotated[int, Field(ge=1, le=PAGE_MAX)]
 ID_MAX = 2**63 - 1  # BIGINT: a larger id could never exist, so it is invalid, not unknown
 ResourceId = Annotated[int, Field(ge=1, le=ID_MAX)]

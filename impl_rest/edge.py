@@ -54,7 +54,10 @@ class EdgeMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", ()), *_SECURITY]
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                # a response that sets one itself (the event streams' Cache-Control) keeps it once
+                message["headers"] = headers + [h for h in _SECURITY if h[0] not in present]
             await send(message)
 
         try:

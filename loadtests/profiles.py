@@ -13,7 +13,7 @@ class Profile:
     repetitions: int
     warmup_s: float
     duration_s: float
-    concurrency: tuple[int, ...]
+    concurrency: tuple[int, ...]  # wrk connections swept for config and card
     seed: SeedPlan
     floors: tuple[str, ...] | None  # None: every floor in the registry
     chat_levels: tuple[int, ...]
@@ -29,6 +29,7 @@ class Profile:
     upstream_tokens: int = 20
     fanout_events: int = 10
     fanout_rate: float = 5.0
+    primary_concurrency: int = 64  # wrk connections for due and review, the driver ceiling
 
 
 QUICK_FLOORS = (
@@ -37,6 +38,15 @@ QUICK_FLOORS = (
 )
 
 PROFILES = {
+    # CI's smoke run (tests/loadtests/test_runner.py): every code path, seconds per cell.
+    "smoke": Profile(
+        name="smoke", repetitions=1, warmup_s=0.5, duration_s=1.0, concurrency=(8,),
+        seed=SeedPlan(users=2, decks_per_user=2, cards_per_deck=20, seed=1),
+        floors=(), chat_levels=(5,), fanout_levels=(20,), ws_levels=(20,),
+        open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=False,
+        upstream_ttft_ms=50, upstream_token_interval_ms=5, upstream_tokens=5, fanout_events=3,
+        fanout_rate=10.0, primary_concurrency=8,
+    ),
     "quick": Profile(
         name="quick", repetitions=1, warmup_s=1.0, duration_s=3.0, concurrency=(64,),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1),

@@ -264,7 +264,8 @@ async def _ws_subscriber(url: str, token: str, api: str, sub: Subscriber, ready:
 
 
 async def run_fanout(url: str, token: str, transport: str, api: str, subscribers: int, events: int,
-                     rate: float, publish: str, connect_concurrency: int, settle_s: float) -> dict[str, Any]:
+                     rate: float, publish: str, connect_concurrency: int, settle_s: float,
+                     connect_timeout_s: float = 120.0) -> dict[str, Any]:
     """Hold `subscribers` streams, publish `events` at `rate`/s through `publish` (a POST path
     that causes one event), and measure publish→receipt latency at every subscriber."""
     limit = raise_open_files_limit(subscribers + 200)
@@ -291,7 +292,7 @@ async def run_fanout(url: str, token: str, transport: str, api: str, subscribers
 
     t0 = time.perf_counter()
     holders = [asyncio.ensure_future(hold(s)) for s in subs]
-    while connected + sum(1 for s in subs if s.error) < subscribers and time.perf_counter() - t0 < 120:
+    while connected + sum(1 for s in subs if s.error) < subscribers and time.perf_counter() - t0 < connect_timeout_s:
         await asyncio.sleep(0.05)
     connect_s = time.perf_counter() - t0
     await asyncio.sleep(settle_s)
@@ -368,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publish", default="/api/decks")
     parser.add_argument("--connect-concurrency", type=int, default=200)
     parser.add_argument("--settle", type=float, default=1.0)
+    parser.add_argument("--connect-timeout", type=float, default=120.0,
+                        help="Stop waiting for subscribers to connect after this many seconds.")
     parser.add_argument("--json", dest="json_out")
     args = parser.parse_args(argv)
     with contextlib.suppress(ImportError):
@@ -379,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run_chat(args.url, args.token, args.api, args.clients, args.timeout))
     else:
         result = asyncio.run(run_fanout(args.url, args.token, args.transport, args.api, args.subscribers,
-                                        args.events, args.rate, args.publish, args.connect_concurrency, args.settle))
+                                        args.events, args.rate, args.publish, args.connect_concurrency, args.settle,
+                                        args.connect_timeout))
     cpu1 = os.times()
     result["client_cpu_s"] = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     text = json.dumps(result)

@@ -124,12 +124,16 @@ def bench(
     dsn: DsnOption = None,
     out: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("reports/runs"),
     report: Annotated[bool, typer.Option(help="Write the report when done.")] = True,
+    server_cpus: Annotated[str | None, typer.Option(help="CPUs for the servers, e.g. 0 (default: first half).")] = None,
+    client_cpus: Annotated[str | None, typer.Option(help="CPUs for load generators, e.g. 1 (default: the rest).")] = None,
+    latest: Annotated[bool | None, typer.Option("--latest/--no-latest", help="Also write reports/latest (default: full standard runs).")] = None,
 ) -> None:
     """Run the benchmark matrix (stacks × scenarios) and write a results JSON."""
     from loadtests.runner import main as run_bench
 
     run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
-              dsn=dsn, out=out, write_report=report, console=console)
+              dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
+              client_cpus=client_cpus, latest=latest)
 
 
 @app.command()

@@ -131,15 +131,18 @@ class Service:
         with self.db.connect() as conn:
             row = (conn.execute(q.select_user(user_id))).first()
         if row is None:
-            raise Unauthenticated("The token's user does not exist.")
+            raise _no_such_user()
         return q.user_out(row)
 
     # --- decks ----------------------------------------------------------------------------------
     def create_deck(self, user_id: int, data: Data, now: datetime | None = None) -> DeckOut:
         new = parse(DeckIn, data)
         now = now or utcnow()
-        with self.db.begin() as conn:
-            row = (conn.execute(q.insert_deck(user_id, new.title, new.description, now))).one()
+        try:
+            with self.db.begin() as conn:
+                row = (conn.execute(q.insert_deck(user_id, new.title, new.description, now))).one()
+        except IntegrityError:  # the only constraint: a signed token whose user does not exist
+            raise _no_such_user() from None
         deck = q.deck_out(row, card_count=0)
         self.bus.publish(user_id, "deck.created", {"deck_id": deck.id, "title": deck.title}, now)
         return deck
@@ -314,9 +317,12 @@ class Service:
         """
         message = parse(ChatIn, data).message
         now = now or utcnow()
-        with self.db.begin() as conn:
-            question = (conn.execute(q.insert_chat_message(user_id, "user", message, "complete", now))).one()
-            answer = (conn.execute(q.insert_chat_message(user_id, "assistant", "", "streaming", now))).one()
+        try:
+            with self.db.begin() as conn:
+                question = (conn.execute(q.insert_chat_message(user_id, "user", message, "complete", now))).one()
+                answer = (conn.execute(q.insert_chat_message(user_id, "assistant", "", "streaming", now))).one()
+        except IntegrityError:  # the only constraint: a signed token whose user does not exist
+            raise _no_such_user() from None
         yield ChatEvent("message", {"message": q.chat_message_out(question).model_dump(mode="json"), "answer_id": answer.id})
         parts: list[str] = []
         stored: ChatMessageOut | None = None
@@ -384,6 +390,10 @@ class Service:
 
 def _not_found(kind: str, ident: int) -> NotFound:
     return NotFound(f"No {kind} with id {ident}.")
+
+
+def _no_such_user() -> Unauthenticated:
+    return Unauthenticated("The token's user does not exist.")
 
 
 def _username_taken() -> Conflict:

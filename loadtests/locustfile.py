@@ -1,0 +1,231 @@
+"""The "journey" scenario for locust: a learner studying, through REST or GraphQL.
+
+Each simulated user logs in once as a seeded user (``user00001`` …, password
+``stackbench.seed.SEED_PASSWORD``; tokens are shared by the simulated users of one process that
+play the same seeded user), then loops:
+
+1. the due cards of one of its decks (``due``),
+2. a review with a random grade of 1–3 of them (``review``),
+3. sometimes its deck list (``decks``, 30%), sometimes the public config (``config``, 10%).
+
+Request names are the same for both APIs, so per-request statistics compare across stacks.
+A GraphQL answer with ``errors`` counts as a failure. Configuration comes from the environment
+(`loadtests.journey.journey_environment` builds it)::
+
+    STACKBENCH_JOURNEY_API=rest|graphql       STACKBENCH_JOURNEY_SEED_USERS=10
+    STACKBENCH_JOURNEY_DECKS_PER_USER=10      STACKBENCH_JOURNEY_THINK_S=0 (mean think time)
+    STACKBENCH_JOURNEY_WARMUP_S=2             STACKBENCH_JOURNEY_PROCESSES=1
+    STACKBENCH_JOURNEY_DURATION_S=10          (optional: stop warmup + duration after the start)
+    STACKBENCH_JOURNEY_MARKS=/path            (optional: window marks, one JSON line each)
+
+    locust -f loadtests/locustfile.py --headless -u 10 -r 10 -t 10s --host http://127.0.0.1:8000
+
+After ``STACKBENCH_JOURNEY_WARMUP_S`` every locust process resets its statistics (logins and the
+ramp-up are left out) and appends ``{"event": "reset", "pid", "role", "time", "cpu_s"}`` to the
+marks file; when the test stops it appends ``"stopping"``. With ``STACKBENCH_JOURNEY_DURATION_S``
+the master (or the only process) stops the run warmup + duration after the test started. `loadtests.journey` reads both: the
+measurement window and each process's CPU inside it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import threading
+import time
+from typing import Any
+
+import gevent
+from gevent.lock import Semaphore
+from locust import between, constant, events, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.scenarios import GQL_CONFIG, GQL_DUE, GQL_LOGIN, GQL_REVIEW
+from stackbench.seed import SEED_PASSWORD
+
+GQL_DECKS = (
+    "query Decks { decks(limit: 20) { items { id title description card_count created_at "
+    "updated_at } next_cursor } }"
+)
+
+API = os.environ.get("STACKBENCH_JOURNEY_API", "rest")
+SEED_USERS = int(os.environ.get("STACKBENCH_JOURNEY_SEED_USERS", "10"))
+DECKS_PER_USER = int(os.environ.get("STACKBENCH_JOURNEY_DECKS_PER_USER", "10"))
+THINK_S = float(os.environ.get("STACKBENCH_JOURNEY_THINK_S", "0"))
+WARMUP_S = float(os.environ.get("STACKBENCH_JOURNEY_WARMUP_S", "0"))
+DURATION_S = float(os.environ.get("STACKBENCH_JOURNEY_DURATION_S", "0"))
+PROCESSES = max(1, int(os.environ.get("STACKBENCH_JOURNEY_PROCESSES", "1")))
+MARKS = os.environ.get("STACKBENCH_JOURNEY_MARKS")
+DECKS_SHARE, CONFIG_SHARE = 0.3, 0.1
+
+_next_user = itertools.count()
+_tokens: dict[str, str] = {}
+_login_locks: dict[str, Semaphore] = {}
+_marks_lock = threading.Lock()
+
+
+def _role(environment: Any) -> str:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        return "master"
+    if isinstance(runner, WorkerRunner):
+        return "worker"
+    return "local"
+
+
+def _mark(environment: Any, event: str) -> None:
+    if not MARKS:
+        return
+    line = json.dumps({"event": event, "pid": os.getpid(), "role": _role(environment),
+                       "time": time.time(), "cpu_s": time.process_time()})
+    with _marks_lock, open(MARKS, "a") as f:
+        f.write(line + "\n")
+
+
+@events.test_start.add_listener
+def _schedule_window(environment: Any, **_kwargs: Any) -> None:
+    def reset() -> None:
+        if environment.runner is not None:
+            environment.runner.stats.reset_all()
+        _mark(environment, "reset")
+
+    def stop() -> None:
+        if environment.runner is not None:
+            environment.runner.quit()
+
+    # libev's cached clock can be seconds stale after locust's start-up: refresh it first
+    # (locust's own --run-time timer is scheduled from the stale clock and fires early, so the
+    # harness passes a generous -t and stops the run here)
+    gevent.get_hub().loop.update_now()
+    if WARMUP_S > 0:
+        gevent.spawn_later(WARMUP_S, reset)
+    else:
+        reset()
+    if DURATION_S > 0 and _role(environment) != "worker":
+        gevent.spawn_later(WARMUP_S + DURATION_S, stop)
+
+
+@events.test_stopping.add_listener
+def _stopping(environment: Any, **_kwargs: Any) -> None:
+    _mark(environment, "stopping")
+
+
+class JourneyUser(FastHttpUser):
+    """One learner: logs in, then studies its decks (see the module docstring)."""
+
+    wait_time = between(0, 2 * THINK_S) if THINK_S > 0 else constant(0)
+
+    def on_start(self) -> None:
+        index = next(_next_user)
+        worker = getattr(self.environment.runner, "worker_index", 0) or 0
+        number = (index * PROCESSES + worker) % SEED_USERS + 1
+        self.username = f"user{number:05d}"
+        first_deck = (number - 1) * DECKS_PER_USER + 1
+        self.deck_ids = list(range(first_deck, first_deck + DECKS_PER_USER))
+        token = self._token()
+        self.auth = {"Authorization": f"Bearer {token}"} if token else {}
+
+    # -- login (once per seeded user and process) ---------------------------------------------
+    def _token(self) -> str | None:
+        lock = _login_locks.setdefault(self.username, Semaphore())
+        with lock:
+            if self.username not in _tokens:
+                token = self._login()
+                if token is None:
+                    return None
+                _tokens[self.username] = token
+            return _tokens[self.username]
+
+    def _login(self) -> str | None:
+        if API == "graphql":
+            payload = {"query": GQL_LOGIN, "variables": {"u": self.username, "p": SEED_PASSWORD}}
+            data = self._graphql("login", payload, auth=False)
+            return None if data is None else str(data["login"]["access_token"])
+        with self.client.post("/api/auth/token", name="login", catch_response=True,
+                              json={"username": self.username, "password": SEED_PASSWORD}) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+                return None
+            try:
+                return str(r.json()["access_token"])
+            except (ValueError, KeyError, TypeError):
+                r.failure("login: unexpected body")
+                return None
+
+    # -- one request each ---------------------------------------------------------------------
+    def _graphql(self, name: str, payload: dict[str, Any], *, auth: bool = True) -> Any:
+        headers = self.auth if auth else {}
+        with self.client.post("/graphql", name=name, json=payload, headers=headers,
+                              catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+                return None
+            try:
+                doc = r.json()
+            except ValueError:
+                r.failure("graphql: body is not JSON")
+                return None
+            if doc.get("errors") or not isinstance(doc.get("data"), dict):
+                r.failure(f"graphql errors: {str(doc.get('errors'))[:120]}")
+                return None
+            return doc["data"]
+
+    def _rest(self, method: str, path: str, name: str, expect: int, body: Any = None) -> Any:
+        with self.client.request(method, path, name=name, headers=self.auth, json=body,
+                                 catch_response=True) as r:
+            if r.status_code != expect:
+                r.failure(f"HTTP {r.status_code}")
+                return None
+            try:
+                return r.json()
+            except ValueError:
+                r.failure(f"{name}: body is not JSON")
+                return None
+
+    def due(self, deck_id: int) -> list[str]:
+        if API == "graphql":
+            data = self._graphql("due", {"query": GQL_DUE, "variables": {"id": str(deck_id)}})
+            items = data["due_cards"]["items"] if data else []
+        else:
+            doc = self._rest("GET", f"/api/decks/{deck_id}/due?limit=20", "due", 200)
+            items = doc["items"] if doc else []
+        return [str(card["id"]) for card in items]
+
+    def review(self, card_id: str, grade: int) -> None:
+        if API == "graphql":
+            self._graphql("review", {"query": GQL_REVIEW, "variables": {"id": card_id, "grade": grade}})
+        else:
+            self._rest("POST", f"/api/cards/{card_id}/reviews", "review", 201, {"grade": grade})
+
+    def decks(self) -> None:
+        if API == "graphql":
+            self._graphql("decks", {"query": GQL_DECKS, "variables": {}})
+        else:
+            self._rest("GET", "/api/decks?limit=20", "decks", 200)
+
+    def config(self) -> None:
+        if API == "graphql":
+            self._graphql("config", {"query": GQL_CONFIG, "variables": {}}, auth=False)
+        else:
+            with self.client.get("/api/config", name="config", catch_response=True) as r:
+                if r.status_code != 200:
+                    r.failure(f"HTTP {r.status_code}")
+
+    @task
+    def study(self) -> None:
+        if not self.auth:  # the login failed (counted); try again next time round
+            token = self._token()
+            self.auth = {"Authorization": f"Bearer {token}"} if token else {}
+            if not self.auth:
+                gevent.sleep(0.5)
+                return
+        due = self.due(random.choice(self.deck_ids))
+        for card_id in random.sample(due, k=min(len(due), random.randint(1, 3))):
+            self.review(card_id, random.randint(0, 5))
+        if random.random() < DECKS_SHARE:
+            self.decks()
+        if random.random() < CONFIG_SHARE:
+            self.config()

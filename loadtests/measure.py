@@ -1,0 +1,177 @@
+"""One measured sample per driver: a load run against a started server, with the server's CPU and
+memory taken over exactly the measured window.
+
+The caller (runner.py) owns servers, database and cells; these functions only drive load and
+turn what the drivers print into RESULTS_SCHEMA samples. Every driver runs as a separate process
+pinned to the client CPUs, so its own CPU use comes from `wait4` and is recorded beside the
+server's (a saturated client is flagged "client-bound" by stats.cell_flags).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loadtests.accounting import ProcessTreeMonitor, run_measured
+from loadtests.scenarios import RequestSpec
+from loadtests.wrk import WrkJob
+
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Load:
+    """Where the load goes and from which CPUs."""
+
+    url: str
+    server_pid: int
+    client_cpus: tuple[int, ...] | None
+
+
+def wrk_job(load: Load, spec: RequestSpec, connections: int, duration_s: float, *,
+            writes: bool = False) -> WrkJob:
+    """The wrk run that sends `spec` (the Lua script follows from the request's shape)."""
+    script = "post_json" if spec.body is not None else ("get_ids" if spec.ids else "get")
+    return WrkJob(
+        url=load.url + (spec.path if script == "get" else "/"),
+        connections=connections, duration_s=duration_s, threads=1, script=script,
+        path=spec.path if script != "get" else None, ids=list(spec.ids) if spec.ids else None,
+        body=spec.body, method=spec.method if script != "get" else None, headers=spec.headers,
+        cpus=load.client_cpus, writes=writes,
+    )
+
+
+def _with_server(sample: dict[str, Any], monitor: ProcessTreeMonitor) -> dict[str, Any]:
+    usage = monitor.end()
+    sample["server_cpu_pct"] = usage.cpu_pct
+    sample["server_peak_rss_bytes"] = usage.peak_rss_bytes
+    sample.setdefault("extra", {})["server"] = usage.as_dict()
+    return sample
+
+
+def settled(count_rows: Callable[[], int], timeout_s: float = 10.0) -> int:
+    """The row count once requests still in flight at wrk's cutoff have finished (two equal
+    readings 200 ms apart): they were sent but never acknowledged."""
+    last = count_rows()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = count_rows()
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def closed_loop(load: Load, spec: RequestSpec, connections: int, warmup_s: float, duration_s: float,
+                *, count_rows: Callable[[], int] | None = None) -> dict[str, Any]:
+    """wrk at `connections` for `duration_s` after a discarded warmup. For a write scenario
+    `count_rows` reads the table the writes land in: stored = rows after − rows before."""
+    if warmup_s > 0:
+        wrk_job(load, spec, connections, warmup_s).run()
+    before = settled(count_rows) if count_rows else None
+    with ProcessTreeMonitor(load.server_pid) as monitor:
+        monitor.begin()
+        sample = wrk_job(load, spec, connections, duration_s, writes=count_rows is not None).run()
+        sample = _with_server(sample, monitor)
+    if count_rows is not None and before is not None:
+        stored = settled(count_rows) - before
+        acked = int(sample["writes"]["acknowledged"] or 0)
+        sample["writes"] = {"acknowledged": acked, "stored": stored,
+                            "in_flight_at_cutoff": max(0, stored - acked), "lost": max(0, acked - stored)}
+    return sample
+
+
+def _python_driver(load: Load, module: str, args: Sequence[str], timeout: float) -> tuple[dict[str, Any], Any]:
+    """Run `python -m module args…` pinned to the client CPUs; parse the JSON line it prints."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = run_measured([PYTHON, "-m", module, *args], cpus=load.client_cpus, timeout=timeout, env=env)
+    lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
+    if child.returncode != 0 or not lines:
+        tail = "\n".join((child.stdout + child.stderr).splitlines()[-15:])
+        why = "timed out" if child.timed_out else f"exit status {child.returncode}"
+        raise RuntimeError(f"{module} failed ({why})\n{tail}")
+    return json.loads(lines[-1]), child
+
+
+def chat(load: Load, token: str, api: str, clients: int, timeout_s: float,
+         upstream: dict[str, Any]) -> dict[str, Any]:
+    """`clients` users each stream one tutor answer at once; times to first token and to the end."""
+    with ProcessTreeMonitor(load.server_pid) as monitor:
+        monitor.begin()
+        out, child = _python_driver(load, "loadtests.realtime", [
+            "chat", "--url", load.url, "--token", token, "--api", api, "--clients", str(clients),
+            "--timeout", str(timeout_s)], timeout=timeout_s + 60)
+        usage_sample: dict[str, Any] = {}
+        _with_server(usage_sample, monitor)
+    total = out["total_ms"]
+    # The upstream alone needs ttft + tokens × inter-token delay: what is added is the stack's.
+    floor_ms = upstream["ttft_ms"] + upstream["tokens"] * upstream["inter_token_ms"]
+    ttft = out["ttft_ms"]
+    slo_met = bool(out["completed"] == clients and ttft.get("p99") is not None
+                   and ttft["p99"] <= 2 * upstream["ttft_ms"])
+    return {
+        "requests": out["completed"], "duration_s": out["duration_s"],
+        "rps": out["completed"] / out["duration_s"] if out["duration_s"] else 0.0,
+        "latency_ms": {k: total.get(k) for k in ("p50", "p90", "p99", "p99_9", "max")},
+        "errors": {str(k): int(v) for k, v in out["errors"].items()},
+        "client_cpu_pct": child.cpu_pct,
+        **{k: usage_sample[k] for k in ("server_cpu_pct", "server_peak_rss_bytes")},
+        "extra": {
+            "driver": "chat", "clients": clients, "completed": out["completed"],
+            "errors": out["errors"], "ttft_ms": ttft, "total_ms": total, "tokens": out["tokens"],
+            "upstream": upstream, "upstream_floor_ms": floor_ms,
+            "ttft_added_p50_ms": (ttft["p50"] - upstream["ttft_ms"]) if ttft.get("p50") is not None else None,
+            "slo_met": slo_met, "server": usage_sample["extra"]["server"],
+        },
+    }
+
+
+def fanout(load: Load, token: str, api: str, transport: str, subscribers: int, events: int,
+           rate: float, connect_timeout_s: float) -> dict[str, Any]:
+    """Hold `subscribers` event streams (SSE, WebSocket or GraphQL subscriptions), publish
+    `events`, measure delivery latency, RSS per held connection and RSS after they all left."""
+    monitor = ProcessTreeMonitor(load.server_pid)
+    monitor.start()
+    try:
+        time.sleep(0.3)
+        idle_rss = monitor.end().peak_rss_bytes
+        monitor.begin()
+        out, child = _python_driver(load, "loadtests.realtime", [
+            "fanout", "--url", load.url, "--token", token, "--api", api, "--transport", transport,
+            "--subscribers", str(subscribers), "--events", str(events), "--rate", str(rate),
+            "--connect-timeout", str(connect_timeout_s)], timeout=connect_timeout_s + events / rate + 120)
+        held = monitor.end()
+        time.sleep(2.0)  # the server notices the disconnects and frees what they held
+        monitor.begin()
+        time.sleep(0.5)
+        after = monitor.end()
+    finally:
+        monitor.stop()
+    delivery = out["delivery_ms"]
+    connected = out["connected"]
+    per_conn = (held.peak_rss_bytes - idle_rss) / connected if connected else None
+    return {
+        "requests": out["delivered"], "duration_s": held.wall_s,
+        "rps": out["connects_per_s"],
+        "latency_ms": {k: delivery.get(k) for k in ("p50", "p90", "p99", "p99_9", "max")},
+        "errors": {**{str(k): int(v) for k, v in out["errors"].items()},
+                   "lost": int(out["lost"]), "publish": int(out["publish_errors"]),
+                   "not_connected": int(subscribers - connected)},
+        "client_cpu_pct": child.cpu_pct,
+        "server_cpu_pct": held.cpu_pct, "server_peak_rss_bytes": held.peak_rss_bytes,
+        "extra": {
+            "driver": transport, **{k: out[k] for k in (
+                "subscribers", "connected", "connect_s", "connects_per_s", "connect_ms", "published",
+                "delivered", "expected", "lost", "open_files_limit")},
+            "delivery_ms": delivery, "idle_rss_bytes": idle_rss,
+            "rss_per_connection_bytes": per_conn,
+            "rss_after_disconnect_delta_mib": (after.peak_rss_bytes - idle_rss) / 2**20,
+            "server": held.as_dict(),
+        },
+    }

@@ -1,0 +1,763 @@
+"""Open-loop (fixed-rate) HTTP load with no coordinated omission.
+
+Every request has a planned send time: request ``i`` is due at ``start + i / rate``, for
+``warmup_s + duration_s`` seconds. Latency is counted from the planned time, not from the moment
+the request went out, so a server stall shows in the tail as every user behind it saw it — a
+closed-loop generator such as wrk stops sending while its connections wait and hides it
+(wg/wrk #326, #485; Gil Tene's "coordinated omission").
+
+The plan never waits for the server: a request due while every connection is busy opens a new
+keep-alive HTTP/1.1 connection (raw asyncio streams, uvloop when importable), up to
+``max_connections``; past the cap requests queue in the client and the sample says so
+(``extra.connection_cap_hit``), their queueing still counted in their latency.
+
+Only requests planned inside the measurement window (after the warmup) are measured. Per sample:
+
+* ``latency_ms``: HdrHistogram(1 µs … 60 s, 3 digits) of completion − planned time over every
+  measured request that got a response (any status, as wrk does); ``extra.latency_histogram`` is
+  the histogram itself (HdrHistogram's base64 encoding) so that runs can be merged, not averaged.
+  ``extra.latency_from_send_ms`` is the same population measured from the actual send (what a
+  closed-loop tool would report; for comparison only).
+* ``rps``: responses completed inside the window ÷ its length — the achieved rate, compared with
+  the target: ``extra.achieved_fraction``; below `ACHIEVED_MIN` → ``extra.below_target``.
+* ``extra.lag_ms``: actual send − planned time (client scheduling plus waiting for a
+  connection); ``extra.schedule_lag_ms``: how late the client's own scheduler released the
+  requests (its CPU); p99 above `LAG_LIMIT_MS` → ``extra.client_lagging``.
+* ``errors``: connect (no connection), write, read (connection broken before a full response),
+  timeout (no full response ``timeout_s`` after the send, or never sent before the end), status
+  (a response outside 2xx).
+
+The client is Python, so `run_open_loop` runs it in a separate process pinned to the client CPUs
+(``python -m loadtests.openloop --json …``) and takes its CPU time from ``os.wait4``
+(`loadtests.accounting.run_measured`), like the wrk driver.
+
+`find_sustainable_rate` searches the highest offered rate that meets a p99 objective (with few
+errors and the rate actually achieved): the figure TechEmpower #1227 asks for instead of a peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from hdrh.histogram import HdrHistogram
+
+from loadtests.accounting import ChildResult, run_measured
+
+if TYPE_CHECKING:
+    from loadtests.scenarios import RequestSpec
+
+LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS = 1, 60_000_000, 3
+ACHIEVED_MIN = 0.95  # achieved / target below this: the sample did not run at its rate
+LAG_LIMIT_MS = 10.0  # scheduler lateness p99 above this: the client could not keep its plan
+MAX_ERROR_RATE = 0.01  # sustainable-rate search: errors / requests sent must stay below this
+ERROR_KEYS = ("connect", "read", "write", "timeout", "status")
+START_LEAD_S = 0.05  # the plan starts this long after the driver is ready
+SLEEP_MIN_S = 0.0006  # the scheduler's shortest sleep (one uvloop timer tick)
+
+
+class OpenLoopError(RuntimeError):
+    """The open-loop client failed or printed no result."""
+
+
+class SpecLike(Protocol):
+    """What the driver needs of a `loadtests.scenarios.RequestSpec`."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def body(self) -> str | None: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def ids(self) -> tuple[int, ...]: ...
+    @property
+    def expect_status(self) -> int: ...
+
+    def render(self, rng: random.Random) -> tuple[str, str | None]: ...
+
+
+@dataclass(frozen=True)
+class WireSpec:
+    """A `RequestSpec` as the client process receives it (JSON), rendered the same way.
+
+    The client process does not import `loadtests.scenarios`: it pulls in the seed module and
+    SQLAlchemy (≈ 1 s of start-up and 0.8 s of CPU that would be charged to the client).
+    `render` repeats `RequestSpec.render` call for call (same random draws, same result for the
+    same seed); tests/loadtests/test_openloop.py holds them equal.
+    """
+
+    method: str
+    path: str
+    body: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ids: tuple[int, ...] = ()
+    expect_status: int = 200
+
+    def render(self, rng: random.Random) -> tuple[str, str | None]:
+        ident = str(rng.choice(self.ids)) if self.ids else ""
+        path = self.path.replace("{id}", ident)
+        body = (self.body.replace("{id}", ident).replace("{grade}", str(rng.randint(0, 5)))
+                if self.body else None)
+        return path, body
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def _record(hist: HdrHistogram, seconds: float) -> None:
+    hist.record_value(min(HIGHEST_US, max(LOWEST_US, round(seconds * 1e6))))
+
+
+def histogram_ms(hist: HdrHistogram) -> dict[str, float | None]:
+    """p50, p90, p99, p99.9 and max in milliseconds (None for an empty histogram)."""
+    if hist.get_total_count() == 0:
+        return dict.fromkeys(("p50", "p90", "p99", "p99_9", "max"))
+    return {
+        "p50": hist.get_value_at_percentile(50.0) / 1000.0,
+        "p90": hist.get_value_at_percentile(90.0) / 1000.0,
+        "p99": hist.get_value_at_percentile(99.0) / 1000.0,
+        "p99_9": hist.get_value_at_percentile(99.9) / 1000.0,
+        "max": hist.get_max_value() / 1000.0,
+    }
+
+
+def merge_histograms(encoded: Sequence[str]) -> HdrHistogram:
+    """One histogram from several ``extra.latency_histogram`` strings (merge, never average)."""
+    hist = new_histogram()
+    for item in encoded:
+        hist.decode_and_add(item)
+    return hist
+
+
+# -- one HTTP/1.1 exchange on asyncio streams --------------------------------------------------
+
+
+class _ResponseError(Exception):
+    """The response could not be framed (bad head, bad chunk)."""
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response; (status, connection must be closed)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    try:
+        status = int(head[9:12])
+    except ValueError:
+        raise _ResponseError(head[:40]) from None
+    lower = head.lower()
+    close = b"\r\nconnection: close" in lower or head.startswith(b"HTTP/1.0")
+    at = lower.find(b"\r\ncontent-length:")
+    if at >= 0:
+        end = lower.find(b"\r\n", at + 17)
+        length = int(head[at + 17 : end])
+        if length:
+            await reader.readexactly(length)
+    elif b"\r\ntransfer-encoding:" in lower and b"chunked" in lower:
+        while True:
+            line = await reader.readuntil(b"\r\n")
+            try:
+                size = int(line.split(b";", 1)[0], 16)
+            except ValueError:
+                raise _ResponseError(line[:40]) from None
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                    pass
+                break
+            await reader.readexactly(size + 2)
+    elif status >= 200 and status not in (204, 304):
+        await reader.read()  # delimited by the end of the connection
+        close = True
+    return status, close
+
+
+@dataclass(eq=False)
+class _Conn:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    sent_at: float | None = None  # the in-flight request's send time
+    timed_out: bool = False
+
+
+_Item = tuple[float, bool]  # (planned time, measured)
+# Timestamps come from the monotonic clock itself: uvloop's loop.time() is libuv's millisecond
+# clock, cached per loop iteration — too coarse for sub-millisecond latencies.
+_now = time.monotonic
+
+
+class _Driver:
+    """One open-loop run inside the current event loop (see `drive`)."""
+
+    def __init__(
+        self,
+        url: str,
+        spec: SpecLike,
+        rate: float,
+        duration_s: float,
+        warmup_s: float,
+        max_connections: int,
+        timeout_s: float,
+        seed: int | None,
+    ) -> None:
+        if rate <= 0 or duration_s <= 0 or warmup_s < 0:
+            raise ValueError("open loop needs rate > 0, duration_s > 0, warmup_s >= 0")
+        if max_connections < 1 or timeout_s <= 0:
+            raise ValueError("open loop needs max_connections >= 1 and timeout_s > 0")
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"open loop speaks plain http://host:port, got {url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.prefix = parts.path.rstrip("/")
+        self.spec = spec
+        self.rate = float(rate)
+        self.duration_s = float(duration_s)
+        self.warmup_s = float(warmup_s)
+        self.max_connections = max_connections
+        self.timeout_s = float(timeout_s)
+        self.rng = random.Random(seed)
+        self.hist = new_histogram()  # completion − planned
+        self.send_hist = new_histogram()  # completion − actual send
+        self.lag_hist = new_histogram()  # actual send − planned
+        self.sched_hist = new_histogram()  # scheduler release − planned
+        self.errors = dict.fromkeys(ERROR_KEYS, 0)
+        self.status_counts: dict[int, int] = {}
+        self.pending: deque[_Item] = deque()
+        self.idle: list[asyncio.Future[_Item | None]] = []
+        self.conns: set[_Conn] = set()
+        self.opening = 0
+        self.connections_opened = 0
+        self.peak_connections = 0
+        self.cap_hit = False
+        self.outstanding = 0  # dispatched, not finished (measured and warmup)
+        self.planned_measured = 0
+        self.completed_measured = 0
+        self.completed_in_window = 0
+        self.unsent = 0
+        self.window_start = 0.0
+        self.window_end = 0.0
+        self.finishing = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.crashes: list[BaseException | None] = []
+        self._constant: bytes | None = None
+        placeholders = "{id}" in spec.path or "{grade}" in (spec.body or "") or "{id}" in (spec.body or "")
+        if not placeholders:
+            self._constant = self._build(spec.path, spec.body)
+
+    # -- requests ------------------------------------------------------------------------
+    def _build(self, path: str, body: str | None) -> bytes:
+        payload = body.encode() if body is not None else b""
+        lines = [f"{self.spec.method} {self.prefix}{path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{k}: {v}" for k, v in self.spec.headers.items()]
+        if body is not None or self.spec.method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(payload)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+    def _request(self) -> bytes:
+        if self._constant is not None:
+            return self._constant
+        path, body = self.spec.render(self.rng)
+        return self._build(path, body)
+
+    # -- the pool --------------------------------------------------------------------------
+    def _dispatch(self, item: _Item) -> None:
+        self.outstanding += 1
+        while self.idle:
+            waiter = self.idle.pop()  # LIFO: the most recently used connection
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        self.pending.append(item)
+        if len(self.pending) > self.opening:
+            if len(self.conns) + self.opening < self.max_connections:
+                self._spawn()
+            else:
+                self.cap_hit = True
+
+    def _spawn(self) -> None:
+        self.opening += 1
+        task = asyncio.get_running_loop().create_task(self._connection())
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.crashes.append(task.exception())  # a bug in the driver: reported by run()
+
+    async def _next(self) -> _Item | None:
+        if self.pending:
+            return self.pending.popleft()
+        if self.finishing:
+            return None
+        waiter: asyncio.Future[_Item | None] = asyncio.get_running_loop().create_future()
+        self.idle.append(waiter)
+        return await waiter
+
+    async def _open(self) -> _Conn | None:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, limit=1 << 20), self.timeout_s
+            )
+        except (OSError, TimeoutError):
+            return None
+        self.connections_opened += 1
+        conn = _Conn(reader, writer)
+        self.conns.add(conn)
+        self.peak_connections = max(self.peak_connections, len(self.conns))
+        return conn
+
+    def _close(self, conn: _Conn) -> None:
+        self.conns.discard(conn)
+        conn.writer.transport.abort()
+
+    async def _connection(self) -> None:
+        conn = await self._open()
+        self.opening -= 1
+        if conn is None:
+            # the request this connection was opened for fails as a connect error
+            if self.pending:
+                planned, measured = self.pending.popleft()
+                self._finish(planned, measured, None, None, "connect")
+            return
+        try:
+            while True:
+                item = await self._next()
+                if item is None:
+                    return
+                if conn.writer.transport.is_closing() or conn.reader.at_eof():
+                    self._close(conn)  # the server closed an idle keep-alive connection
+                    fresh = await self._open()
+                    if fresh is None:
+                        self._finish(item[0], item[1], None, None, "connect")
+                        return
+                    conn = fresh
+                if not await self._exchange(conn, item):
+                    self._close(conn)
+                    return
+        finally:
+            self._close(conn)
+
+    async def _exchange(self, conn: _Conn, item: _Item) -> bool:
+        """Send one request and read its response; False when the connection is done."""
+        planned, measured = item
+        data = self._request()
+        sent = _now()
+        conn.sent_at = sent
+        try:
+            conn.writer.write(data)
+        except (OSError, RuntimeError):
+            conn.sent_at = None
+            self._finish(planned, measured, sent, None, "write")
+            return False
+        try:
+            status, close = await _read_response(conn.reader)
+        except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                _ResponseError, ValueError):
+            conn.sent_at = None
+            self._finish(planned, measured, sent, None, "timeout" if conn.timed_out else "read")
+            return False
+        conn.sent_at = None
+        self._finish(planned, measured, sent, status, None)
+        return not close
+
+    def _finish(self, planned: float, measured: bool, sent: float | None, status: int | None,
+                error: str | None) -> None:
+        now = _now()
+        self.outstanding -= 1
+        if status is not None and self.window_start <= now < self.window_end:
+            self.completed_in_window += 1
+        if not measured:
+            return
+        if sent is not None:
+            _record(self.lag_hist, sent - planned)
+        if error is not None:
+            self.errors[error] += 1
+            return
+        assert status is not None and sent is not None
+        self.completed_measured += 1
+        self.status_counts[status] = self.status_counts.get(status, 0) + 1
+        if not 200 <= status < 300:
+            self.errors["status"] += 1
+        _record(self.hist, now - planned)
+        _record(self.send_hist, now - sent)
+
+    async def _watchdog(self) -> None:
+        """Abort connections whose request has waited more than ``timeout_s`` since its send."""
+        tick = min(0.05, self.timeout_s / 4)
+        while True:
+            await asyncio.sleep(tick)
+            limit = _now() - self.timeout_s
+            for conn in list(self.conns):
+                if conn.sent_at is not None and conn.sent_at < limit and not conn.timed_out:
+                    conn.timed_out = True
+                    conn.writer.transport.abort()
+
+    # -- the plan --------------------------------------------------------------------------
+    async def run(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / self.rate
+        warm = round(self.rate * self.warmup_s)
+        total = warm + max(1, round(self.rate * self.duration_s))
+        cpu0 = time.process_time()
+        start = _now() + START_LEAD_S
+        self.window_start = start + warm * interval
+        self.window_end = start + total * interval
+        watchdog = loop.create_task(self._watchdog())
+        i = 0
+        while i < total:
+            now = _now()
+            due = start + i * interval
+            if due > now:
+                gap = due - now
+                if gap >= SLEEP_MIN_S:
+                    await asyncio.sleep(gap)  # uvloop truncates to whole ms: wakes a bit early
+                elif self.outstanding == 0:
+                    time.sleep(gap)  # nothing in flight: a short nap delays no measurement
+                else:
+                    # a timer under 0.5 ms fires on the next iteration (a spin that would burn
+                    # the CPU the client's saturation is judged by): one tick instead; the
+                    # lateness is counted in the latency and reported as schedule_lag
+                    await asyncio.sleep(SLEEP_MIN_S)
+                continue
+            last = min(total, int((now - start) / interval) + 1)
+            while i < last:
+                planned = start + i * interval
+                measured = i >= warm
+                if measured:
+                    self.planned_measured += 1
+                    _record(self.sched_hist, now - planned)
+                self._dispatch((planned, measured))
+                i += 1
+        # drain: everything sent gets its response or its timeout
+        deadline = _now() + self.timeout_s + 0.25
+        while self.outstanding > 0 and _now() < deadline:
+            await asyncio.sleep(0.005)
+        self.finishing = True
+        cpu1 = time.process_time()
+        ended = _now()
+        while self.pending:  # queued behind the cap and never sent: timed out in the client
+            planned, measured = self.pending.popleft()
+            self.outstanding -= 1
+            if measured:
+                self.unsent += 1
+                self.errors["timeout"] += 1
+        for waiter in self.idle:
+            if not waiter.done():
+                waiter.set_result(None)
+        watchdog.cancel()
+        for conn in list(self.conns):
+            if conn.sent_at is not None:
+                conn.timed_out = True
+            self._close(conn)
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=1.0)
+        for task in list(self.tasks):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+        if self.crashes:
+            raise OpenLoopError(f"{len(self.crashes)} connection task(s) crashed") from self.crashes[0]
+        return self._sample(cpu1 - cpu0, ended - (start - START_LEAD_S))
+
+    def _sample(self, cpu_s: float, wall_s: float) -> dict[str, Any]:
+        window = self.window_end - self.window_start
+        rps = self.completed_in_window / window if window > 0 else 0.0
+        achieved = rps / self.rate
+        sched = histogram_ms(self.sched_hist)
+        lagging = (sched["p99"] or 0.0) > LAG_LIMIT_MS
+        flags = []
+        if achieved < ACHIEVED_MIN:
+            flags.append("below-target")
+        if lagging:
+            flags.append("client-lag")
+        if self.cap_hit:
+            flags.append("connection-cap")
+        lag = histogram_ms(self.lag_hist)
+        return {
+            "requests": self.completed_measured,
+            "duration_s": window,
+            "rps": rps,
+            "latency_ms": histogram_ms(self.hist),
+            "errors": dict(self.errors),
+            "client_cpu_pct": 100.0 * cpu_s / wall_s if wall_s > 0 else 0.0,
+            "extra": {
+                "driver": "openloop",
+                "target_rate": self.rate,
+                "achieved_fraction": achieved,
+                "below_target": achieved < ACHIEVED_MIN,
+                "client_lagging": lagging,
+                "connection_cap_hit": self.cap_hit,
+                "flags": flags,
+                "planned": self.planned_measured,
+                "completed_in_window": self.completed_in_window,
+                "unsent": self.unsent,
+                "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
+                "lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
+                "schedule_lag_ms": {"p50": sched["p50"], "p99": sched["p99"], "max": sched["max"]},
+                "latency_from_send_ms": histogram_ms(self.send_hist),
+                "latency_histogram": self.hist.encode().decode()
+                if self.hist.get_total_count() else None,
+                "connections_opened": self.connections_opened,
+                "peak_connections": self.peak_connections,
+                "max_connections": self.max_connections,
+                "timeout_s": self.timeout_s,
+                "warmup_s": self.warmup_s,
+                "client_cpu_s_window": cpu_s,
+                "client_cpu_pct_window": 100.0 * cpu_s / wall_s if wall_s > 0 else 0.0,
+            },
+        }
+
+
+async def drive(
+    url: str,
+    spec: SpecLike,
+    rate: float,
+    duration_s: float,
+    warmup_s: float,
+    *,
+    max_connections: int = 512,
+    timeout_s: float = 2.0,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """One open-loop run in the running event loop; a results sample (client CPU: this
+    process's, measured from the first planned request to the end of the drain)."""
+    driver = _Driver(url, spec, rate, duration_s, warmup_s, max_connections, timeout_s, seed)
+    return await driver.run()
+
+
+def run_in_process(url: str, spec: SpecLike, rate: float, duration_s: float,
+                   warmup_s: float, **options: Any) -> dict[str, Any]:
+    """`drive` on a fresh event loop (uvloop when importable), in this process."""
+    try:
+        import uvloop
+
+        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(drive(url, spec, rate, duration_s, warmup_s, **options))
+
+
+# -- the separate, pinned process ----------------------------------------------------------------
+
+
+def spec_to_json(spec: SpecLike) -> dict[str, Any]:
+    return {"method": spec.method, "path": spec.path, "body": spec.body,
+            "headers": dict(spec.headers), "ids": list(spec.ids),
+            "expect_status": spec.expect_status}
+
+
+def spec_from_json(data: Mapping[str, Any]) -> WireSpec:
+    return WireSpec(
+        method=str(data["method"]), path=str(data["path"]), body=data.get("body"),
+        headers=dict(data.get("headers") or {}), ids=tuple(int(i) for i in data.get("ids") or ()),
+        expect_status=int(data.get("expect_status", 200)),
+    )
+
+
+def command(url: str, spec_file: str, rate: float, duration_s: float, warmup_s: float,
+            max_connections: int, timeout_s: float, seed: int | None,
+            python: str = sys.executable) -> list[str]:
+    argv = [python, "-m", "loadtests.openloop", "--json", "--url", url, "--spec-file", spec_file,
+            "--rate", repr(float(rate)), "--duration", repr(float(duration_s)),
+            "--warmup", repr(float(warmup_s)), "--max-connections", str(max_connections),
+            "--timeout", repr(float(timeout_s))]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    return argv
+
+
+def run_open_loop(
+    url: str,
+    spec: RequestSpec,
+    rate: float,
+    duration_s: float,
+    warmup_s: float,
+    *,
+    max_connections: int = 512,
+    timeout_s: float = 2.0,
+    cpus: Sequence[int] | None = None,
+    seed: int | None = None,
+    python: str = sys.executable,
+) -> dict[str, Any]:
+    """Offer ``rate`` requests/s of ``spec`` to ``url`` for ``warmup_s`` + ``duration_s`` from a
+    separate process pinned to ``cpus``; a RESULTS_SCHEMA sample (no server metrics).
+
+    ``client_cpu_pct`` is the client process's whole life from ``os.wait4`` (interpreter start
+    included, as for wrk); ``extra.client_cpu_pct_window`` is its CPU during the plan only.
+    """
+    with tempfile.NamedTemporaryFile("w", prefix="stackbench-openloop-", suffix=".json",
+                                     delete=False) as f:
+        json.dump(spec_to_json(spec), f)
+        spec_file = f.name
+    argv = command(url, spec_file, rate, duration_s, warmup_s, max_connections, timeout_s, seed,
+                   python)
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    try:
+        child = run_measured(argv, cpus=cpus, env=env,
+                             timeout=warmup_s + duration_s + 2 * timeout_s + 30)
+    finally:
+        os.unlink(spec_file)
+    return parse_child(child, cpus)
+
+
+def parse_child(child: ChildResult, cpus: Sequence[int] | None = None) -> dict[str, Any]:
+    sample: dict[str, Any] | None = None
+    for line in reversed(child.stdout.splitlines()):
+        if line.startswith("{"):
+            sample = json.loads(line)
+            break
+    if child.returncode != 0 or sample is None:
+        tail = "\n".join((child.stdout + child.stderr).splitlines()[-20:])
+        why = "timed out" if child.timed_out else f"exit status {child.returncode}"
+        raise OpenLoopError(f"open-loop client failed ({why}): {child.argv}\n{tail}")
+    sample["client_cpu_pct"] = child.cpu_pct
+    sample["extra"].update({
+        "client_cpu_s": child.cpu_s,
+        "client_wall_s": child.wall_s,
+        "client_max_rss_bytes": child.max_rss_bytes,
+        "cpus": sorted(set(cpus)) if cpus else None,
+    })
+    return sample
+
+
+# -- the sustainable rate ---------------------------------------------------------------------
+
+
+def judge(sample: Mapping[str, Any], rate: float, objective_p99_ms: float, *,
+          max_error_rate: float = MAX_ERROR_RATE, min_achieved: float = ACHIEVED_MIN) -> list[str]:
+    """Why a probe at ``rate`` fails the objective (an empty list: it meets it)."""
+    reasons: list[str] = []
+    extra = sample.get("extra") or {}
+    errors = sum(int(v) for v in (sample.get("errors") or {}).values())
+    attempted = max(int(extra.get("planned") or 0), int(sample.get("requests") or 0) + errors, 1)
+    p99 = (sample.get("latency_ms") or {}).get("p99")
+    if p99 is None:
+        reasons.append("no responses")
+    elif p99 > objective_p99_ms:
+        reasons.append(f"p99 {p99:.1f} ms > {objective_p99_ms:g} ms")
+    if errors / attempted >= max_error_rate:
+        reasons.append(f"errors {errors}/{attempted}")
+    achieved = extra.get("achieved_fraction")
+    if achieved is None:
+        achieved = float(sample.get("rps") or 0.0) / rate
+    if achieved < min_achieved:
+        reasons.append(f"achieved {achieved:.1%} of {rate:g}/s")
+    if extra.get("client_lagging"):
+        reasons.append("client lagging its schedule")
+    return reasons
+
+
+def find_sustainable_rate(
+    measure: Callable[[float], dict[str, Any]],
+    peak_rps: float,
+    objective_p99_ms: float,
+    *,
+    probes: int = 6,
+    low_fraction: float = 0.0,
+    high_fraction: float = 1.0,
+    max_error_rate: float = MAX_ERROR_RATE,
+    min_achieved: float = ACHIEVED_MIN,
+) -> dict[str, Any]:
+    """Bisect over fractions of ``peak_rps`` for the highest offered rate whose sample meets
+    ``objective_p99_ms`` with errors below ``max_error_rate`` and ≥ ``min_achieved`` of the rate.
+
+    ``measure(rate)`` runs one open-loop sample (typically `run_open_loop` against a fresh
+    server) and returns it. The first probe is at the middle of [low, high]; each probe halves
+    the interval (6 probes: 1/64 of the range). Returns ``{"rate", "fraction", "peak_rps",
+    "objective_p99_ms", "probes": [{"rate", "fraction", "ok", "reasons", "sample"}...],
+    "client_limited"}``; ``rate`` is None when no probe met the objective. ``client_limited``:
+    some probe failed because the client lagged its schedule (the search then measured the
+    client, not the server).
+    """
+    if peak_rps <= 0 or probes < 1 or not 0 <= low_fraction < high_fraction:
+        raise ValueError("need peak_rps > 0, probes >= 1, 0 <= low_fraction < high_fraction")
+    lo, hi = low_fraction, high_fraction
+    best: float | None = None
+    history: list[dict[str, Any]] = []
+    for _ in range(probes):
+        fraction = (lo + hi) / 2
+        rate = peak_rps * fraction
+        sample = measure(rate)
+        reasons = judge(sample, rate, objective_p99_ms, max_error_rate=max_error_rate,
+                        min_achieved=min_achieved)
+        ok = not reasons
+        history.append({"rate": rate, "fraction": fraction, "ok": ok, "reasons": reasons,
+                        "p99_ms": (sample.get("latency_ms") or {}).get("p99"),
+                        "rps": sample.get("rps"), "sample": sample})
+        if ok:
+            best = fraction if best is None else max(best, fraction)
+            lo = fraction
+        else:
+            hi = fraction
+    return {
+        "rate": None if best is None else peak_rps * best,
+        "fraction": best,
+        "peak_rps": peak_rps,
+        "objective_p99_ms": objective_p99_ms,
+        "probes": history,
+        "client_limited": any("client lagging its schedule" in p["reasons"] for p in history),
+    }
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.openloop", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True, help="http://host:port")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--spec-file", help="a JSON RequestSpec (method, path, body, headers, ids)")
+    source.add_argument("--spec", help="the same JSON inline")
+    parser.add_argument("--rate", type=float, required=True, help="requests per second")
+    parser.add_argument("--duration", type=float, required=True, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=0.0, help="seconds before the window")
+    parser.add_argument("--max-connections", type=int, default=512)
+    parser.add_argument("--timeout", type=float, default=2.0, help="per-request timeout, s")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--json", action="store_true", help="print one JSON line (the sample)")
+    args = parser.parse_args(argv)
+    if args.spec_file:
+        with open(args.spec_file) as f:
+            spec = spec_from_json(json.load(f))
+    else:
+        spec = spec_from_json(json.loads(args.spec))
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        from loadtests.realtime import raise_open_files_limit
+
+        raise_open_files_limit(args.max_connections + 64)
+    sample = run_in_process(args.url, spec, args.rate, args.duration, args.warmup,
+                            max_connections=args.max_connections, timeout_s=args.timeout,
+                            seed=args.seed)
+    if args.json:
+        print(json.dumps(sample), flush=True)
+    else:
+        lat = sample["latency_ms"]
+        extra = sample["extra"]
+        print(f"target {args.rate:g}/s achieved {sample['rps']:.1f}/s "
+              f"({extra['achieved_fraction']:.1%}); p50 {lat['p50']} ms p99 {lat['p99']} ms "
+              f"max {lat['max']} ms; errors {sample['errors']}; flags {extra['flags']}")
+    return 0 if math.isfinite(sample["rps"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
