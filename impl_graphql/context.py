@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
 from flashcards.errors import InvalidInput
-from flashcards.models import CardOut, DeckOut, ReviewOut
+from flashcards.models import CardOut, DeckOut, ReviewOut, parse
 
 if TYPE_CHECKING:
     from flashcards._async.service import Service
@@ -140,19 +141,22 @@ def authorization_from_params(params: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def parse_id(value: object, field: str) -> int:
+def parse_id(value: object, field: str, along: tuple[type[BaseModel], object] | None = None) -> int:
     """An `ID` argument as a database id: an integer 1..2^63-1, else BAD_USER_INPUT.
 
-    Same rule and words as the REST path parameters (pydantic's messages).
+    Same rule and words as the REST path parameters (pydantic's messages). `along`: the other
+    arguments of the field as (service model, data), e.g. `(ReviewIn, {"grade": 7})`: with a bad
+    id their bad fields are reported in the same error, as REST reports path, query and body
+    fields together (the service validates them itself when the id is good).
     """
     if isinstance(value, str) and value.isdigit() and len(value) <= 19:
         number = int(value)
         if 1 <= number <= MAX_ID:
             return number
-    return _reject_id(value, field)
+    return _reject_id(value, field, along)
 
 
-def _reject_id(value: object, field: str) -> int:
+def _reject_id(value: object, field: str, along: tuple[type[BaseModel], object] | None) -> int:
     from pydantic import Field, TypeAdapter, ValidationError
 
     from flashcards.models import field_errors
@@ -164,10 +168,14 @@ def _reject_id(value: object, field: str) -> int:
         errors = field_errors(exc)
         for err in errors:
             err["field"] = field
-        raise InvalidInput("The request has invalid fields.", errors=errors) from None
-    # pydantic accepted something the fast path did not (e.g. "+5", " 7"): refuse it anyway,
-    # ids are canonical decimal strings.
-    raise InvalidInput(
-        "The request has invalid fields.",
-        errors=[{"field": field, "message": "Input should be a valid integer", "type": "int_type"}],
-    )
+    else:
+        # pydantic accepted something the fast path did not (e.g. "+5", " 7"): refuse it anyway,
+        # ids are canonical decimal strings.
+        errors = [{"field": field, "message": "Input should be a valid integer", "type": "int_type"}]
+    if along is not None:
+        model, data = along
+        try:
+            parse(model, data)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+    raise InvalidInput("The request has invalid fields.", errors=errors)

@@ -32,10 +32,15 @@ from strawberry.utils.aio import aclosing
 from flashcards.errors import DomainError, RateLimited
 from flashcards.events import parse_last_event_id
 from flashcards.models import (
+    CardIn,
     CardOut,
+    CardPatch,
     ChatMessageOut,
     DeckOut,
+    DeckPatch,
     Page,
+    PageIn,
+    ReviewIn,
     ReviewOut,
     TokenOut,
     UserOut,
@@ -111,9 +116,8 @@ class Query:
         self, info: Info, deck_id: strawberry.ID, limit: int = 20, cursor: str | None = None
     ) -> Page[CardOut]:
         ctx = info.context
-        return await ctx.service.list_cards(
-            ctx.user_id, parse_id(deck_id, "deck_id"), _page(limit, cursor)
-        )
+        page = _page(limit, cursor)
+        return await ctx.service.list_cards(ctx.user_id, parse_id(deck_id, "deck_id", (PageIn, page)), page)
 
     @strawberry.field(
         graphql_type=CardPage,
@@ -123,9 +127,8 @@ class Query:
         self, info: Info, deck_id: strawberry.ID, limit: int = 20, cursor: str | None = None
     ) -> Page[CardOut]:
         ctx = info.context
-        return await ctx.service.due_cards(
-            ctx.user_id, parse_id(deck_id, "deck_id"), _page(limit, cursor)
-        )
+        page = _page(limit, cursor)
+        return await ctx.service.due_cards(ctx.user_id, parse_id(deck_id, "deck_id", (PageIn, page)), page)
 
     @strawberry.field(graphql_type=Card | None, description="REST: GET /api/cards/{card_id}")
     async def card(self, info: Info, card_id: strawberry.ID) -> CardOut:
@@ -140,9 +143,8 @@ class Query:
         self, info: Info, card_id: strawberry.ID, limit: int = 20, cursor: str | None = None
     ) -> Page[ReviewOut]:
         ctx = info.context
-        return await ctx.service.list_reviews(
-            ctx.user_id, parse_id(card_id, "card_id"), _page(limit, cursor)
-        )
+        page = _page(limit, cursor)
+        return await ctx.service.list_reviews(ctx.user_id, parse_id(card_id, "card_id", (PageIn, page)), page)
 
     @strawberry.field(
         graphql_type=ChatMessagePage, description="Newest first (REST: GET /api/chat/history)."
@@ -174,8 +176,9 @@ class Mutation:
         self, info: Info, deck_id: strawberry.ID, input: DeckPatchInput
     ) -> DeckOut:
         ctx = info.context
+        data = input_dict(input)
         return await ctx.service.update_deck(
-            ctx.user_id, parse_id(deck_id, "deck_id"), input_dict(input)
+            ctx.user_id, parse_id(deck_id, "deck_id", (DeckPatch, data)), data
         )
 
     @strawberry.mutation(
@@ -183,15 +186,17 @@ class Mutation:
     )
     async def delete_deck(self, info: Info, deck_id: strawberry.ID) -> strawberry.ID:
         ctx = info.context
+        user = ctx.user_id  # authentication first (401 before 422), as in REST
         ident = parse_id(deck_id, "deck_id")
-        await ctx.service.delete_deck(ctx.user_id, ident)
+        await ctx.service.delete_deck(user, ident)
         return strawberry.ID(str(ident))
 
     @strawberry.mutation(graphql_type=Card, description="REST: POST /api/decks/{deck_id}/cards")
     async def create_card(self, info: Info, deck_id: strawberry.ID, input: CardInput) -> CardOut:
         ctx = info.context
+        data = input_dict(input)
         return await ctx.service.create_card(
-            ctx.user_id, parse_id(deck_id, "deck_id"), input_dict(input)
+            ctx.user_id, parse_id(deck_id, "deck_id", (CardIn, data)), data
         )
 
     @strawberry.mutation(graphql_type=Card, description="REST: PATCH /api/cards/{card_id}")
@@ -199,8 +204,9 @@ class Mutation:
         self, info: Info, card_id: strawberry.ID, input: CardPatchInput
     ) -> CardOut:
         ctx = info.context
+        data = input_dict(input)
         return await ctx.service.update_card(
-            ctx.user_id, parse_id(card_id, "card_id"), input_dict(input)
+            ctx.user_id, parse_id(card_id, "card_id", (CardPatch, data)), data
         )
 
     @strawberry.mutation(
@@ -208,8 +214,9 @@ class Mutation:
     )
     async def delete_card(self, info: Info, card_id: strawberry.ID) -> strawberry.ID:
         ctx = info.context
+        user = ctx.user_id  # authentication first (401 before 422), as in REST
         ident = parse_id(card_id, "card_id")
-        await ctx.service.delete_card(ctx.user_id, ident)
+        await ctx.service.delete_card(user, ident)
         return strawberry.ID(str(ident))
 
     @strawberry.mutation(
@@ -220,8 +227,9 @@ class Mutation:
         self, info: Info, card_id: strawberry.ID, input: ReviewInput
     ) -> ReviewOut:
         ctx = info.context
+        data = input_dict(input)
         return await ctx.service.review_card(
-            ctx.user_id, parse_id(card_id, "card_id"), input_dict(input)
+            ctx.user_id, parse_id(card_id, "card_id", (ReviewIn, data)), data
         )
 
 

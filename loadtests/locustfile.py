@@ -21,7 +21,7 @@ A GraphQL answer with ``errors`` counts as a failure. Configuration comes from t
     locust -f loadtests/locustfile.py --headless -u 10 -r 10 -t 10s --host http://127.0.0.1:8000
 
 After ``STACKBENCH_JOURNEY_WARMUP_S`` every locust process resets its statistics (logins and the
-ramp-up are left out) and appends ``{"event": "reset", "pid", "role", "time", "cpu_s"}`` to the
+ramp-up are left out; with ``--processes`` the master tells the workers when) and appends ``{"event": "reset", "pid", "role", "time", "cpu_s"}`` to the
 marks file; when the test stops it appends ``"stopping"``. With ``STACKBENCH_JOURNEY_DURATION_S``
 the master (or the only process) stops the run warmup + duration after the test started. `loadtests.journey` reads both: the
 measurement window and each process's CPU inside it.
@@ -85,17 +85,26 @@ def _mark(environment: Any, event: str) -> None:
         f.write(line + "\n")
 
 
+RESET, RESET_ACK = "stackbench-reset", "stackbench-reset-ack"
+_awaiting_ack: set[str] = set()  # master: workers whose reports may still hold warmup data
+
+
 @events.test_start.add_listener
 def _schedule_window(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+
     def reset() -> None:
-        if environment.runner is not None:
-            environment.runner.stats.reset_all()
+        if isinstance(runner, MasterRunner):
+            _awaiting_ack.update(client.id for client in runner.clients.all)
+            runner.send_message(RESET)
+        runner.stats.reset_all()
         _mark(environment, "reset")
 
     def stop() -> None:
-        if environment.runner is not None:
-            environment.runner.quit()
+        runner.quit()  # the workers send their final reports before the master writes its stats
 
+    if isinstance(runner, WorkerRunner):
+        return  # workers reset when the master says so (see _on_reset)
     # libev's cached clock can be seconds stale after locust's start-up: refresh it first
     # (locust's own --run-time timer is scheduled from the stale clock and fires early, so the
     # harness passes a generous -t and stops the run here)
@@ -104,8 +113,46 @@ def _schedule_window(environment: Any, **_kwargs: Any) -> None:
         gevent.spawn_later(WARMUP_S, reset)
     else:
         reset()
-    if DURATION_S > 0 and _role(environment) != "worker":
+    if DURATION_S > 0:
         gevent.spawn_later(WARMUP_S + DURATION_S, stop)
+
+
+# Distributed (--processes): workers report deltas to the master every few seconds, so the
+# master resetting its statistics alone would still receive warmup requests. The master resets
+# and asks every worker to reset; until a worker acknowledges, its reports (sent before its
+# reset, in order on the same connection) are emptied before the master adds them up.
+@events.init.add_listener
+def _register_messages(environment: Any, **_kwargs: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(RESET_ACK, _on_reset_ack)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(RESET, _on_reset)
+
+
+def _on_reset(environment: Any, msg: Any, **_kwargs: Any) -> None:
+    environment.runner.stats.reset_all()
+    _mark(environment, "reset")
+    environment.runner.send_message(RESET_ACK)
+
+
+def _on_reset_ack(environment: Any, msg: Any, **_kwargs: Any) -> None:
+    _awaiting_ack.discard(msg.node_id)
+
+
+@events.worker_report.add_listener
+def _drop_warmup_reports(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    # registered when the locustfile is imported, before the runner's own listener that adds
+    # the report to the master's statistics
+    if client_id in _awaiting_ack:
+        data["stats"] = []
+        data["errors"] = {}
+        total = data.get("stats_total")
+        if isinstance(total, dict):
+            total.update({"num_requests": 0, "num_none_requests": 0, "num_failures": 0,
+                          "total_response_time": 0, "max_response_time": 0,
+                          "min_response_time": None, "total_content_length": 0,
+                          "response_times": {}, "num_reqs_per_sec": {}, "num_fail_per_sec": {}})
 
 
 @events.test_stopping.add_listener

@@ -54,6 +54,14 @@ def _with_server(sample: dict[str, Any], monitor: ProcessTreeMonitor) -> dict[st
     return sample
 
 
+def with_server_usage(load: Load, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a driver that returns a sample and add the server's CPU and RSS over its run."""
+    with ProcessTreeMonitor(load.server_pid) as monitor:
+        monitor.begin()
+        sample = run()
+        return _with_server(sample, monitor)
+
+
 def settled(count_rows: Callable[[], int], timeout_s: float = 10.0) -> int:
     """The row count once requests still in flight at wrk's cutoff have finished (two equal
     readings 200 ms apart): they were sent but never acknowledged."""

@@ -24,8 +24,9 @@ Only requests planned inside the measurement window (after the warmup) are measu
   connection); ``extra.schedule_lag_ms``: how late the client's own scheduler released the
   requests (its CPU); p99 above `LAG_LIMIT_MS` → ``extra.client_lagging``.
 * ``errors``: connect (no connection), write, read (connection broken before a full response),
-  timeout (no full response ``timeout_s`` after the send, or never sent before the end), status
-  (a response outside 2xx).
+  timeout (no full response ``timeout_s`` after the send, or still waiting for a connection
+  ``timeout_s`` after its planned time or at the end: ``extra.unsent``), status (a response
+  outside 2xx). Timeouts are errors, not latencies (as in wrk).
 
 The client is Python, so `run_open_loop` runs it in a separate process pinned to the client CPUs
 (``python -m loadtests.openloop --json …``) and takes its CPU time from ``os.wait4``
@@ -252,6 +253,8 @@ class _Driver:
         self.window_start = 0.0
         self.window_end = 0.0
         self.finishing = False
+        self.plan_done = False
+        self.drained = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.crashes: list[BaseException | None] = []
         self._constant: bytes | None = None
@@ -301,8 +304,14 @@ class _Driver:
             self.crashes.append(task.exception())  # a bug in the driver: reported by run()
 
     async def _next(self) -> _Item | None:
-        if self.pending:
-            return self.pending.popleft()
+        while self.pending:
+            item = self.pending.popleft()
+            if _now() - item[0] <= self.timeout_s:
+                return item
+            # waited for a connection past the timeout: the user gave up before it was sent
+            if item[1]:
+                self.unsent += 1
+            self._finish(item[0], item[1], None, None, "timeout")
         if self.finishing:
             return None
         waiter: asyncio.Future[_Item | None] = asyncio.get_running_loop().create_future()
@@ -380,6 +389,8 @@ class _Driver:
                 error: str | None) -> None:
         now = _now()
         self.outstanding -= 1
+        if self.plan_done and self.outstanding == 0:
+            self.drained.set()
         if status is not None and self.window_start <= now < self.window_end:
             self.completed_in_window += 1
         if not measured:
@@ -428,7 +439,8 @@ class _Driver:
                 if gap >= SLEEP_MIN_S:
                     await asyncio.sleep(gap)  # uvloop truncates to whole ms: wakes a bit early
                 elif self.outstanding == 0:
-                    time.sleep(gap)  # nothing in flight: a short nap delays no measurement
+                    # nothing in flight: a short blocking nap (µs-precise) delays no measurement
+                    time.sleep(gap)  # noqa: ASYNC251
                 else:
                     # a timer under 0.5 ms fires on the next iteration (a spin that would burn
                     # the CPU the client's saturation is judged by): one tick instead; the
@@ -445,9 +457,11 @@ class _Driver:
                 self._dispatch((planned, measured))
                 i += 1
         # drain: everything sent gets its response or its timeout
-        deadline = _now() + self.timeout_s + 0.25
-        while self.outstanding > 0 and _now() < deadline:
-            await asyncio.sleep(0.005)
+        self.plan_done = True
+        if self.outstanding == 0:
+            self.drained.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drained.wait(), self.timeout_s + 0.25)
         self.finishing = True
         cpu1 = time.process_time()
         ended = _now()

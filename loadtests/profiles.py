@@ -30,6 +30,12 @@ class Profile:
     fanout_events: int = 10
     fanout_rate: float = 5.0
     primary_concurrency: int = 64  # wrk connections for due and review, the driver ceiling
+    # Stacks that also get open-loop latency, the sustainable-rate search and the locust journey
+    # (one per implementation family the claims compare; each costs about a minute).
+    featured: tuple[str, ...] = ("flask-gunicorn-gthread", "flask-gunicorn-gevent", "flask-waitress",
+                                 "rest-uvicorn", "graphql-uvicorn")
+    # Realtime, open-loop and journey cells are scale runs: measured in the first repetitions only.
+    realtime_repetitions: int = 1
 
 
 QUICK_FLOORS = (

@@ -324,7 +324,7 @@ def realtime_sections(doc: dict[str, Any], charts: Path) -> list[Section]:
             f"Each user POSTs a question and reads the streamed answer (SSE; GraphQL: a subscription). The upstream "
             f"simulator answers with time-to-first-token {upstream.get('ttft_ms', '?')} ms, {upstream.get('tokens', '?')} tokens "
             f"{upstream.get('token_interval_ms', '?')} ms apart. A level is sustained when every stream completes without error "
-            "and p99 time-to-first-token stays under twice its value at the lowest level.",
+            "and p99 time-to-first-token stays under twice the upstream's own; higher levels are not tried once one is not sustained.",
             Table(["stack", "users", "completed", "errors", "TTFT p50 ms", "TTFT p99 ms", "total p50 ms", "total p99 ms", "server CPU %", "client CPU %", "flags"], rows),
         ])
         if sustained:

@@ -24,12 +24,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from flashcards.settings import Settings
 from loadtests import environment, measure, results, scenarios
@@ -69,12 +77,23 @@ class Plan:
         return (self.profile.primary_concurrency,)
 
     def measurements(self) -> int:
-        per_rep = 0
+        total = 0
+        profile = self.profile
         for stack in self.stacks:
             for scenario in self.scenarios[stack.id]:
-                per_rep += {"chat": len(self.profile.chat_levels), "sse-fanout": len(self.profile.fanout_levels),
-                            "ws": len(self.profile.ws_levels), "journey": 1}.get(scenario, len(self.concurrency(scenario)))
-        return per_rep * self.profile.repetitions
+                scale = {"chat": len(profile.chat_levels), "sse-fanout": len(profile.fanout_levels),
+                         "ws": len(profile.ws_levels), "journey": 1}.get(scenario)
+                if scale is None:
+                    total += len(self.concurrency(scenario)) * profile.repetitions
+                else:
+                    total += scale * min(profile.realtime_repetitions, profile.repetitions)
+            if self.open_loop(stack):
+                total += len(profile.open_loop_fractions) + profile.sustainable_search
+        return total
+
+    def open_loop(self, stack: Stack) -> bool:
+        return (stack.id in self.profile.featured and "card" in self.scenarios[stack.id]
+                and bool(self.profile.open_loop_fractions or self.profile.sustainable_search))
 
 
 def make_plan(profile: Profile, *, stack_ids: list[str] | None, impls: list[str] | None,
@@ -93,7 +112,7 @@ def make_plan(profile: Profile, *, stack_ids: list[str] | None, impls: list[str]
         names = [s for s in wanted if stack.supports(s)]
         if stack.kind == "floor" and stack.id == CEILING_FLOOR:
             names = ["config"]
-        if "journey" in names and (profile.journey_users == 0 or stack.kind != "app"):
+        if "journey" in names and (profile.journey_users == 0 or stack.id not in profile.featured):
             names.remove("journey")
         per_stack[stack.id] = names
     return Plan(profile, [s for s in chosen if per_stack[s.id]], per_stack)
@@ -174,14 +193,18 @@ class Bench:
     # --- one stack, one repetition ---------------------------------------------------------
     def run_stack(self, stack: Stack, rep: int) -> None:
         names = self.plan.scenarios[stack.id]
+        if rep >= self.plan.profile.realtime_repetitions:
+            names = [s for s in names if s not in (*REALTIME, "journey")]
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
         wrote = False
         if closed or "chat" in names or "journey" in names:
             try:
                 with self.server(stack) as running:
                     wrote |= self._closed_and_chat(stack, running, [*closed, *(s for s in ("chat", "journey") if s in names)])
+                    if rep == 0 and self.plan.open_loop(stack):
+                        self._open_loop(stack, running)
             except ServerError as exc:
-                self._fail_all(stack, [*closed, "chat"], exc)
+                self._fail_all(stack, [*closed, "chat", "journey"], exc)
         for scenario in ("sse-fanout", "ws"):
             if scenario in names:
                 wrote = True
@@ -202,7 +225,6 @@ class Bench:
         return scenarios.BenchUser(username, token, decks, cards)
 
     def _closed_and_chat(self, stack: Stack, running: RunningServer, names: list[str]) -> bool:
-        profile = self.plan.profile
         load = measure.Load(running.url, running.pid, self.client_cpus)
         floor_path = FLOORS[stack.impl].ready_path if stack.kind == "floor" else None
         wrote = False
@@ -221,6 +243,9 @@ class Bench:
                     assert user is not None
                     wrote = True
                     self._chat(stack, client, load, user)
+                elif scenario == "journey":
+                    wrote = True
+                    self._journey(stack, load)
                 if running.proc is not None and running.proc.poll() is not None:
                     raise ServerError(f"{stack.id}: the server exited ({running.proc.returncode}) during {scenario}")
         return wrote
@@ -241,8 +266,8 @@ class Bench:
         for conc in levels:
             cell = self.cell(stack, scenario, "wrk", conc)
             self.advance(cell["id"])
-            self.record(cell, lambda c=conc: measure.closed_loop(
-                load, spec, c, profile.warmup_s, profile.duration_s, count_rows=count))
+            self.record(cell, partial(measure.closed_loop, load, spec, conc, profile.warmup_s,
+                                      profile.duration_s, count_rows=count))
 
     def _chat(self, stack: Stack, client: httpx.Client, load: measure.Load, user: scenarios.BenchUser) -> None:
         first = self.cell(stack, "chat", "chat", self.plan.profile.chat_levels[0])
@@ -253,24 +278,18 @@ class Bench:
                 for n in self.plan.profile.chat_levels:
                     self.refuse(self.cell(stack, "chat", "chat", n), f"verification failed: {exc}")
         done: list[dict[str, Any]] = []
-        baseline_ttft: float | None = None
         sustained = 0
         levels = self.plan.profile.chat_levels
         for i, clients in enumerate(levels):
             cell = self.cell(stack, "chat", "chat", clients)
             self.advance(cell["id"])
-            sample = self.record(cell, lambda n=clients: measure.chat(
-                load, user.token, stack.api, n, timeout_s=60.0, upstream=self.upstream))
+            sample = self.record(cell, partial(measure.chat, load, user.token, stack.api, clients,
+                                               timeout_s=60.0, upstream=self.upstream))
             if sample is None:
                 self._skip_rest(stack, "chat", "chat", levels[i + 1:], "a lower level failed")
                 break
             done.append(sample)
-            extra = sample["extra"]
-            p99 = extra["ttft_ms"].get("p99")
-            baseline_ttft = baseline_ttft if baseline_ttft is not None else p99
-            held = (extra["completed"] == clients and not extra["errors"] and p99 is not None
-                    and baseline_ttft is not None and p99 <= 2 * baseline_ttft)
-            if not held:
+            if not sample["extra"]["slo_met"]:
                 # "until a stack fails or latency doubles": higher levels are not tried
                 self._skip_rest(stack, "chat", "chat", levels[i + 1:], f"{clients} streams not sustained")
                 break
@@ -279,6 +298,76 @@ class Bench:
             sample["extra"]["max_sustained"] = sustained
             sample["extra"]["max_tried"] = levels[len(done) - 1] if done else 0
         self.save()
+
+    def _journey(self, stack: Stack, load: measure.Load) -> None:
+        from loadtests.journey import run_journey
+
+        profile = self.plan.profile
+        cell = self.cell(stack, "journey", "locust", profile.journey_users)
+        self.advance(cell["id"])
+        sample = self.record(cell, partial(measure.with_server_usage, load, partial(
+            run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=profile.duration_s * 2,
+            warmup_s=max(profile.warmup_s, 3.0), seed_users=profile.seed.users,
+            decks_per_user=profile.seed.decks_per_user, cpus=self.client_cpus)))
+        if sample is not None and sample["extra"].get("client_bound") and "client-bound" not in cell["flags"]:
+            cell["flags"].append("client-bound")
+            self.save()
+
+    def _open_loop(self, stack: Stack, running: RunningServer) -> None:
+        """Latency without coordinated omission on `card`: fixed rates at fractions of the stack's
+        own wrk peak, then the highest rate whose p99 meets the latency objective."""
+        from loadtests.openloop import find_sustainable_rate, run_open_loop
+
+        profile = self.plan.profile
+        peak_cell = self.cell(stack, "card", "wrk", profile.primary_concurrency)
+        peak = (peak_cell["summary"].get("rps") or {}).get("median")
+        if not peak:
+            return
+        load = measure.Load(running.url, running.pid, self.client_cpus)
+        with httpx.Client(base_url=running.url, timeout=30) as client:
+            user = self._user(stack, client)
+        spec = scenarios.request_spec("card", stack.api, user)
+
+        def at(rate: float) -> dict[str, Any]:
+            sample = measure.with_server_usage(load, partial(
+                run_open_loop, running.url, spec, rate, profile.duration_s, profile.warmup_s, cpus=self.client_cpus))
+            sample["extra"]["fraction_of_peak"] = round(rate / peak, 3)
+            return sample
+
+        for fraction in profile.open_loop_fractions:
+            rate = round(peak * fraction, 1)
+            cell = self._open_cell(stack, rate)
+            self.advance(cell["id"])
+            self.record(cell, partial(at, rate))
+            cell["flags"] += [f for f in cell["samples"][-1]["extra"].get("flags", []) if f not in cell["flags"]] if cell["samples"] else []
+        if profile.sustainable_search:
+            self.advance(f"{stack.id}/card/openloop sustainable rate")
+            found = find_sustainable_rate(at, peak, LATENCY_OBJECTIVE_MS, probes=5)
+            passing = [p for p in found["probes"] if p["ok"]]
+            best = max(passing, key=lambda p: p["rate"]) if passing else None
+            cell = self._open_cell(stack, None)
+            cell["status"] = "ok" if best else "failed"
+            if best:
+                sample = best["sample"]
+                sample["extra"].update({"sustainable_rate": found["rate"], "objective_p99_ms": LATENCY_OBJECTIVE_MS,
+                                        "probes": [{k: p[k] for k in ("rate", "fraction", "ok", "reasons", "p99_ms", "rps")}
+                                                   for p in found["probes"]]})
+                cell["samples"].append(sample)
+                cell["target_rate"] = found["rate"]
+                cell["flags"].append("sustainable-rate")
+            else:
+                cell["error"] = f"no probed rate met p99 ≤ {LATENCY_OBJECTIVE_MS:g} ms: {found['probes']}"[:2000]
+            results.finish_cell(cell, self.ceiling_rps)
+            self.save()
+
+    def _open_cell(self, stack: Stack, rate: float | None) -> dict[str, Any]:
+        cid = results.cell_id(stack.id, "card", "openloop", None, rate)
+        for existing in self.doc["cells"]:
+            if existing["id"] == cid:
+                return existing
+        created = results.new_cell(stack.id, "card", "openloop", None, mode="open", target_rate=rate)
+        self.doc["cells"].append(created)
+        return created
 
     def _fanout(self, stack: Stack, running: RunningServer, scenario: str) -> None:
         profile = self.plan.profile
@@ -292,9 +381,9 @@ class Bench:
         for i, n in enumerate(levels):
             cell = self.cell(stack, scenario, driver, n)
             self.advance(cell["id"])
-            sample = self.record(cell, lambda n=n: measure.fanout(
-                load, user.token, stack.api, transport, n, profile.fanout_events, profile.fanout_rate,
-                CONNECT_TIMEOUT_S.get(profile.name, 60.0)))
+            sample = self.record(cell, partial(
+                measure.fanout, load, user.token, stack.api, transport, n, profile.fanout_events,
+                profile.fanout_rate, CONNECT_TIMEOUT_S.get(profile.name, 60.0)))
             if sample is None or sample["extra"]["connected"] < n:
                 self._skip_rest(stack, scenario, driver, levels[i + 1:], f"{n} subscribers not all held")
                 break
@@ -398,7 +487,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     with console.status(f"seeding {chosen.seed}…"):
         seeded = db.prepare()
     console.print(f"seeded {seeded.cards} cards ({seeded.due_now} due) in {seeded.seconds:.1f} s")
-    upstream = {"ttft_ms": chosen.upstream_ttft_ms, "inter_token_ms": chosen.upstream_token_interval_ms,
+    upstream: dict[str, Any] = {"ttft_ms": chosen.upstream_ttft_ms, "inter_token_ms": chosen.upstream_token_interval_ms,
                 "tokens": chosen.upstream_tokens}
     sim = start_subprocess(port=0, cpus=cli_cpus, **upstream)
     app_settings = Settings()

@@ -1,0 +1,134 @@
+"""`stackbench compare`: cell-by-cell significance with a minimum ratio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from loadtests import results
+from loadtests.compare import compare, compare_metric, render_compare_table
+
+ENVIRONMENT = {"machine": {"cpu_model": "test", "cores": 2, "memory_bytes": 0, "kernel": "6"},
+               "python": "3.11", "packages": {}, "git": {"commit": "abc", "dirty": False}}
+STACK = {"impl": "rest", "server": "uvicorn", "kind": "app", "workers": 1, "settings": {},
+         "command": ["uvicorn"]}
+
+
+def _sample(rps: float, p99: float) -> dict[str, Any]:
+    return {"requests": int(rps * 5), "duration_s": 5.0, "rps": rps,
+            "latency_ms": {"p50": p99 / 3, "p90": p99 / 2, "p99": p99, "p99_9": p99, "max": p99},
+            "errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0},
+            "client_cpu_pct": 40.0, "extra": {}}
+
+
+def _document(run_id: str, cells: dict[str, list[tuple[float, float]]], tmp_path: Path,
+              status: dict[str, str] | None = None) -> dict[str, Any]:
+    """A valid results document (saved and loaded back as `stackbench compare` does)."""
+    doc = results.new_document(run_id=run_id, profile="quick", environment=ENVIRONMENT,
+                               settings={"repetitions": 5})
+    doc["stacks"]["rest-uvicorn"] = STACK
+    for scenario, samples in cells.items():
+        cell = results.new_cell("rest-uvicorn", scenario, "wrk", 64)
+        cell["samples"] = [_sample(rps, p99) for rps, p99 in samples]
+        if status and scenario in status:
+            cell["status"], cell["error"] = status[scenario], "stack crashed"
+        results.finish_cell(cell, ceiling_rps=None)
+        doc["cells"].append(cell)
+    path = results.save(doc, tmp_path / run_id / "results.json")
+    return results.load(path)
+
+
+BASE = [(1000.0, 10.0), (1010.0, 10.2), (990.0, 9.9), (1005.0, 10.1), (995.0, 10.0)]
+
+
+def test_identical_runs_show_no_significant_change(tmp_path: Path) -> None:
+    a = _document("a", {"config": BASE, "card": BASE}, tmp_path)
+    b = _document("b", {"config": BASE, "card": BASE}, tmp_path)
+    rows = compare(a, b)
+    assert [r.cell_id for r in rows] == ["rest-uvicorn/config/wrk/c64", "rest-uvicorn/card/wrk/c64"]
+    for row in rows:
+        assert row.presence == "both" and not row.significant
+        assert row.rps is not None and row.p99 is not None
+        assert row.rps.verdict == row.p99.verdict == "no change"
+        assert row.rps.ratio == 1.0 and row.rps.test == "mann-whitney"
+        assert row.rps.p is not None and row.rps.p > 0.5
+
+
+def test_a_30_percent_shift_with_five_samples_is_significant(tmp_path: Path) -> None:
+    faster = [(rps * 1.3, p99 * 0.7) for rps, p99 in BASE]
+    rows = compare(_document("a", {"config": BASE}, tmp_path),
+                   _document("b", {"config": faster}, tmp_path))
+    (row,) = rows
+    assert row.significant and row.verdict == "better"
+    assert row.rps is not None and row.p99 is not None
+    assert row.rps.ratio == pytest.approx(1.3)
+    assert row.rps.mann_whitney_p is not None and row.rps.mann_whitney_p < 0.05
+    assert row.rps.welch_p is not None and row.rps.welch_p < 0.05
+    assert row.rps.verdict == "better" and row.p99.verdict == "better"
+    assert row.p99.ratio == pytest.approx(0.7)
+    # and the other way round
+    (back,) = compare(_document("c", {"config": faster}, tmp_path),
+                      _document("d", {"config": BASE}, tmp_path))
+    assert back.rps is not None and back.rps.verdict == "worse" and back.verdict == "worse"
+
+
+def test_one_sample_a_side_is_not_judged(tmp_path: Path) -> None:
+    rows = compare(_document("a", {"config": [(1000.0, 10.0)]}, tmp_path),
+                   _document("b", {"config": [(2000.0, 5.0)]}, tmp_path))
+    (row,) = rows
+    assert row.rps is not None and row.rps.verdict == "n too small" and row.rps.p is None
+    assert row.rps.ratio == 2.0  # still printed, never called
+    assert not row.significant and row.verdict == "n too small"
+    (mixed,) = compare(_document("c", {"config": BASE}, tmp_path),
+                       _document("d", {"config": [(2000.0, 5.0)]}, tmp_path))
+    assert mixed.rps is not None and mixed.rps.verdict == "n too small"
+
+
+def test_a_small_shift_is_not_a_change_even_when_significant() -> None:
+    a = [1000.0, 1001.0, 1002.0, 1003.0, 1004.0]
+    b = [x * 1.03 for x in a]
+    change = compare_metric("rps", a, b, higher_is_better=True)
+    assert change.p is not None and change.p < 0.05
+    assert not change.significant and change.verdict == "no change"
+    assert compare_metric("rps", a, b, higher_is_better=True, min_change=0.02).significant
+
+
+def test_few_samples_use_welch() -> None:
+    change = compare_metric("rps", [100.0, 101.0, 99.0], [150.0, 151.0, 149.0],
+                            higher_is_better=True)
+    assert change.mann_whitney_p is None and change.test == "welch"
+    assert change.significant and change.verdict == "better"
+
+
+def test_cells_in_one_run_only_and_cells_that_did_not_run(tmp_path: Path) -> None:
+    a = _document("a", {"config": BASE, "card": BASE, "due": BASE}, tmp_path,
+                  status={"due": "failed"})
+    b = _document("b", {"config": BASE, "review": BASE, "due": BASE}, tmp_path)
+    rows = {r.cell_id.split("/")[1]: r for r in compare(a, b)}
+    assert rows["card"].presence == "only A" and rows["card"].verdict == "only A"
+    assert rows["review"].presence == "only B" and rows["review"].status_b == "ok"
+    assert any(note.startswith("A failed") for note in rows["due"].notes)
+    assert [r.presence for r in compare(a, b)] == ["both", "both", "only A", "only B"]
+
+
+def test_the_table_and_the_cli(tmp_path: Path) -> None:
+    a = _document("a", {"config": BASE, "card": BASE}, tmp_path)
+    b = _document("b", {"config": [(r * 1.3, p) for r, p in BASE], "due": BASE}, tmp_path)
+    table = render_compare_table(compare(a, b))
+    assert table.row_count == 3
+    console = Console(record=True, width=250)
+    console.print(table)
+    text = console.export_text()
+    assert "rest-uvicorn/config/wrk/c64" in text and "better" in text
+    assert "only A" in text and "only B" in text and "×1.300" in text
+
+    from stackbench.cli import app
+
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "a" / "results.json"),
+                                      str(tmp_path / "b")], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "1 significant change" in result.output and "rest-uvicorn/config/wrk/c64" in result.output
