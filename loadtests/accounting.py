@@ -72,6 +72,22 @@ def steal_pct(before: CpuStat | None, after: CpuStat | None, cpu: str = "cpu") -
     return 100.0 * (after.steal(cpu) - before.steal(cpu)) / total
 
 
+def busy_by_cpu(before: CpuStat | None, after: CpuStat | None) -> dict[int, float]:
+    """% of each CPU's time spent busy (not idle, iowait or stolen) between two snapshots: with
+    the server's own CPU beside it, this shows what else ran on the server's cores."""
+    if before is None or after is None:
+        return {}
+    result: dict[int, float] = {}
+    for name, now in after.lines.items():
+        if name == "cpu" or name not in before.lines:
+            continue
+        delta = [a - b for a, b in zip(now, before.lines[name], strict=True)]
+        total = sum(delta)
+        if total > 0:
+            result[int(name[3:])] = 100.0 * (total - delta[3] - delta[4] - delta[7]) / total
+    return result
+
+
 def steal_by_cpu(before: CpuStat | None, after: CpuStat | None) -> dict[int, float]:
     if before is None or after is None:
         return {}
@@ -102,6 +118,7 @@ class TreeUsage:
     samples: int
     steal_pct: float | None
     steal_pct_by_cpu: dict[int, float] = field(default_factory=dict)
+    busy_pct_by_cpu: dict[int, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +133,7 @@ class TreeUsage:
             "samples": self.samples,
             "steal_pct": self.steal_pct,
             "steal_pct_by_cpu": {str(k): v for k, v in self.steal_pct_by_cpu.items()},
+            "busy_pct_by_cpu": {str(k): v for k, v in self.busy_pct_by_cpu.items()},
         }
 
 
@@ -263,6 +281,7 @@ class ProcessTreeMonitor:
                 samples=self._samples,
                 steal_pct=steal_pct(self._stat_before, stat_after),
                 steal_pct_by_cpu=steal_by_cpu(self._stat_before, stat_after),
+                busy_pct_by_cpu=busy_by_cpu(self._stat_before, stat_after),
             )
 
 

@@ -61,7 +61,7 @@ PROFILES = {
         fanout_events=5,
     ),
     "standard": Profile(
-        name="standard", repetitions=3, warmup_s=2.0, duration_s=5.0, concurrency=(16, 64, 256),
+        name="standard", repetitions=3, warmup_s=1.0, duration_s=4.0, concurrency=(16, 64, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10, 100, 500, 1000), fanout_levels=(1000, 5000), ws_levels=(1000,),
         open_loop_fractions=(0.5, 0.8), sustainable_search=True, journey_users=100, micro=True,

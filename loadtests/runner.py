@@ -50,7 +50,8 @@ from loadtests.wrk import wrk_available
 REALTIME = ("chat", "sse-fanout", "ws")
 DEFAULT_SCENARIOS = (*scenarios.WRK_SCENARIOS, *REALTIME, "journey")
 LATENCY_OBJECTIVE_MS = 100.0
-CONNECT_TIMEOUT_S = {"quick": 15.0, "standard": 60.0, "full": 120.0}
+# How long subscribers may take to connect before the level counts as not held.
+CONNECT_TIMEOUT_S = {"smoke": 10.0, "quick": 10.0, "standard": 20.0, "full": 60.0}
 
 
 def split_cpus(server_cpus: str | None = None, client_cpus: str | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -71,8 +72,10 @@ class Plan:
     stacks: list[Stack]
     scenarios: dict[str, list[str]]  # stack id → scenarios to run
 
-    def concurrency(self, scenario: str) -> tuple[int, ...]:
-        if scenario in ("config", "card"):
+    def concurrency(self, scenario: str, stack: Stack | None = None) -> tuple[int, ...]:
+        """The sweep for config and card on app stacks; one level elsewhere (floors included:
+        they anchor the framework overhead at the primary level)."""
+        if scenario in ("config", "card") and (stack is None or stack.kind == "app"):
             return self.profile.concurrency
         return (self.profile.primary_concurrency,)
 
@@ -84,7 +87,7 @@ class Plan:
                 scale = {"chat": len(profile.chat_levels), "sse-fanout": len(profile.fanout_levels),
                          "ws": len(profile.ws_levels), "journey": 1}.get(scenario)
                 if scale is None:
-                    total += len(self.concurrency(scenario)) * profile.repetitions
+                    total += len(self.concurrency(scenario, stack)) * profile.repetitions
                 else:
                     total += scale * min(profile.realtime_repetitions, profile.repetitions)
             if self.open_loop(stack):
@@ -253,7 +256,7 @@ class Bench:
     def _wrk_scenario(self, stack: Stack, client: httpx.Client, load: measure.Load, scenario: str,
                       user: scenarios.BenchUser | None, floor_path: str | None) -> None:
         profile = self.plan.profile
-        levels = self.plan.concurrency(scenario)
+        levels = self.plan.concurrency(scenario, stack)
         first = self.cell(stack, scenario, "wrk", levels[0])
         if first["status"] != "refused" and not first["samples"]:
             try:
@@ -401,7 +404,7 @@ class Bench:
         for scenario in names:
             if scenario not in self.plan.scenarios[stack.id]:
                 continue
-            levels = self.plan.concurrency(scenario) if scenario in scenarios.WRK_SCENARIOS else [None]
+            levels = self.plan.concurrency(scenario, stack) if scenario in scenarios.WRK_SCENARIOS else [None]
             for conc in levels:
                 cell = self.cell(stack, scenario, _driver(scenario, stack), conc)
                 if not cell["samples"]:
