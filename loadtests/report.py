@@ -1,9 +1,9 @@
 """`stackbench report RESULTS.json` → reports/<run>/: report.md, report.html, charts, results.
 
 Every number printed here is read from the results document beside it (and the micro-benchmark
-and check results it embeds); `tests/test_report.py` recomputes the verdict table from the JSON
-and compares. Order: verdicts first, then each scenario, realtime, reliability, floors and the
-driver's ceiling, and the environment and settings last.
+and check results it embeds); `tests/loadtests/test_report.py` recomputes the verdict table and
+the throughput figures from the JSON and compares. Order: verdicts first, then each scenario,
+realtime, reliability, floors and the driver's ceiling, and the environment and settings last.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from loadtests import verdicts as verdict_engine  # noqa: E402
+from loadtests import verdicts as verdict_engine
 
 WRK_SCENARIOS = ("config", "card", "due", "review")
 SCENARIO_TITLES = {
@@ -143,7 +143,14 @@ def _bar_chart(path: Path, title: str, labels: list[str], values: list[float], e
     hi = [max(0.0, e[1] - v) for v, e in zip(values, errors, strict=True)]
     ax.barh(labels, values, xerr=[lo, hi], color=colors, capsize=3)
     ax.set_xlabel(ylabel)
+    ax.set_ylabel("stack (workers)")
     ax.set_title(title)
+    if highlight and any(highlight):
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color="#4c72b0", label="measured"),
+                           Patch(color="#c44e52", label="client-bound (the load generator's limit)")],
+                  fontsize=8, loc="lower right")
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -192,6 +199,7 @@ def _resource_chart(path: Path, title: str, labels: list[str], cpu: list[float],
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 0.35 * len(labels) + 1.6), sharey=True)
     a.barh(labels, cpu, color="#55a868")
     a.set_xlabel("server CPU (% of one core)")
+    a.set_ylabel("stack (workers)")
     b.barh(labels, rss_mb, color="#8172b2")
     b.set_xlabel("server peak RSS, all processes (MiB)")
     a.invert_yaxis()
@@ -214,9 +222,21 @@ def verdict_section(doc: dict[str, Any]) -> tuple[Section, list[verdict_engine.V
         f"{len(found)} claims from the five documents in `shared/seeds/`: {tally}. Ratios carry "
         "across machines; absolute numbers (req/s, ms, MiB) belong to this machine only. "
         "Rules: see *How verdicts are decided* below.",
-        verdict_engine.verdicts_markdown(found, registry),
+        verdict_table(found, registry),
     ])
     return section, found
+
+
+def verdict_table(found: Sequence[verdict_engine.Verdict], registry: verdict_engine.Registry) -> Table:
+    """The verdict table as a `Table`, so report.html gets a real <table>; its Markdown rendering
+    is `verdicts.verdicts_markdown` line for line (the `_md` renderer escapes the quotes' pipes)."""
+    rows = []
+    for v in found:
+        claim = registry.by_id(v.id)
+        quote = verdict_engine.display_quote(claim.quote).replace("**", "")
+        rows.append([f"`{v.id}`", claim.source_title, f"“{quote}”", claim.claimed_text,
+                     verdict_engine.format_measured(v), f"**{v.status}**"])
+    return Table(["claim", "source", "quote", "claimed", "measured [95% CI]", "verdict"], rows)
 
 
 def scenario_sections(doc: dict[str, Any], charts: Path) -> list[Section]:
@@ -307,7 +327,9 @@ def realtime_sections(doc: dict[str, Any], charts: Path) -> list[Section]:
     sections = []
     chat = cells_for(doc, "chat")
     if chat:
-        rows, series, sustained = [], {}, {}
+        rows: list[list[str]] = []
+        series: dict[str, list[tuple[float, float]]] = {}
+        sustained: dict[str, Any] = {}
         for c in sorted(chat, key=lambda c: (c["stack"], c.get("concurrency") or 0)):
             sample = c["samples"][-1] if c.get("samples") else {}
             extra = sample.get("extra") or {}
@@ -336,7 +358,9 @@ def realtime_sections(doc: dict[str, Any], charts: Path) -> list[Section]:
         cells = cells_for(doc, scenario)
         if not cells:
             continue
-        rows, lat_series, rss_series = [], {}, {}
+        rows = []
+        lat_series: dict[str, list[tuple[float, float]]] = {}
+        rss_series: dict[str, list[tuple[float, float]]] = {}
         for c in sorted(cells, key=lambda c: (c["stack"], c.get("concurrency") or 0)):
             sample = c["samples"][-1] if c.get("samples") else {}
             extra = sample.get("extra") or {}
