@@ -32,47 +32,15 @@ import argparse
 import json
 import math
 import random
-import statistics
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from loadtests.stats import bootstrap_medians, percentile
+
 Z95 = 1.959963984540054
 NOTCH = 1.57  # McGill, Tukey & Larsen (1978): median ± 1.57·IQR/√n is roughly a 95 % interval
-
-
-def _medians_numpy(data: list[float], resamples: int, rng_seed: int) -> list[float] | None:
-    try:
-        import numpy as np
-    except ImportError:
-        return None
-    rng = np.random.default_rng(rng_seed)
-    arr = np.asarray(data, dtype=float)
-    out: list[float] = []
-    chunk = max(1, 2_000_000 // max(1, len(arr)))
-    while len(out) < resamples:
-        k = min(chunk, resamples - len(out))
-        idx = rng.integers(0, len(arr), size=(k, len(arr)))
-        out.extend(np.median(arr[idx], axis=1).tolist())
-    return out
-
-
-def bootstrap_medians(data: list[float], resamples: int, seed: int) -> list[float]:
-    """Medians of `resamples` with-replacement resamples of `data` (numpy when installed)."""
-    fast = _medians_numpy(data, resamples, seed)
-    if fast is not None:
-        return fast
-    rng = random.Random(seed)
-    n = len(data)
-    return [statistics.median(rng.choices(data, k=n)) for _ in range(resamples)]
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..1) of an already sorted list."""
-    pos = q * (len(sorted_values) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def _thin(data: list[float], max_samples: int, seed: int) -> list[float]:
@@ -120,7 +88,7 @@ def summarize(
                 meds = medians(b, 1000 * gi)
                 if meds is not None:
                     meds = sorted(meds)
-                    ci = [_percentile(meds, 0.025), _percentile(meds, 0.975)]
+                    ci = [percentile(meds, 0.025), percentile(meds, 0.975)]
                 else:
                     half = NOTCH * s["iqr"] / math.sqrt(max(1, s["rounds"]))
                     ci = [s["median"] - half, s["median"] + half]
@@ -141,7 +109,7 @@ def summarize(
             bm, cm = medians(b, 1000 * gi), medians(c, 1000 * gi + 1 + ci_index)
             if bm is not None and cm is not None:
                 ratios = sorted(x / y for x, y in zip(bm, cm, strict=True))
-                ci95 = [_percentile(ratios, 0.025), _percentile(ratios, 0.975)]
+                ci95 = [percentile(ratios, 0.025), percentile(ratios, 0.975)]
                 method = "bootstrap"
             else:
                 se = math.hypot(_notch_log_se(bs), _notch_log_se(cs))

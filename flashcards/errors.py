@@ -122,3 +122,11 @@ class Unavailable(DomainError):
     status = 503
     code = "UNAVAILABLE"
     title = "Service unavailable"
+
+
+class Internal(DomainError):
+    """A bug: an exception no handler claimed (the REST apps' 500; logged where it is caught)."""
+
+    status = 500
+    code = "INTERNAL"
+    title = "Internal server error"

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Select, Update, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Insert, Select, Update, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.sql.dml import ReturningDelete
 
 from flashcards import sm2
 from flashcards.errors import InvalidInput
@@ -92,7 +93,9 @@ def update_deck(owner_id: int, deck_id: int, values: dict[str, Any], now: dateti
     )
 
 
-def delete_deck(owner_id: int, deck_id: int) -> Delete:
+# `Delete.returning()` gives a `ReturningDelete`, which SQLAlchemy's typing declares as a
+# subclass of `Update` (not `Delete`), hence the precise return type on the two deletes.
+def delete_deck(owner_id: int, deck_id: int) -> ReturningDelete[Any]:
     return delete(decks).where(decks.c.id == deck_id, decks.c.owner_id == owner_id).returning(decks.c.id)
 
 
@@ -203,7 +206,7 @@ def update_card_schedule(card_id: int, state: sm2.Schedule, now: datetime) -> Up
     )
 
 
-def delete_card(owner_id: int, card_id: int) -> Delete:
+def delete_card(owner_id: int, card_id: int) -> ReturningDelete[Any]:
     return delete(cards).where(cards.c.id == card_id, cards.c.owner_id == owner_id).returning(cards.c.id)
 
 

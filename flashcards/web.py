@@ -15,16 +15,17 @@ so the rules live once:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from flashcards.errors import (
     DomainError,
+    Internal,
     InvalidInput,
     MalformedRequest,
     MethodNotAllowed,
@@ -37,6 +38,13 @@ from flashcards.errors import (
 )
 from flashcards.models import PageIn, ResourceId, field_errors, parse
 
+# ASGI, typed as the servers type it (the FastAPI app's edge middleware, the GraphQL app).
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 JSON_MEDIA_TYPE = "application/json"
 # Sent with every response of both apps (OWASP secure headers for an API).
@@ -48,6 +56,14 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 # The same, as ASGI header pairs (both ASGI apps append them to every response start).
 SECURITY_HEADER_PAIRS: list[tuple[bytes, bytes]] = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+# Event streams (chat answers, the event feed): the headers both apps send with them, and the
+# first bytes of every feed (clients see the headers, and know they are subscribed, at once even
+# if nothing happens for a while) and its keep-alive comment: exactly these frames in both apps.
+EVENT_STREAM_HEADERS: dict[str, str] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+SSE_CONNECTED = b": connected\n\n"
+SSE_KEEPALIVE = b": keepalive\n\n"
+# The close code of an event-feed WebSocket whose token is refused (after the accept).
+WS_POLICY_VIOLATION = 1008
 # CORS, when origins are configured: what a browser client of any of the three apps may send.
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID"]
 # Where FastAPI puts a field; the contract names fields without it.
@@ -163,7 +179,7 @@ def parse_request(
     ids: Mapping[str, str] | None = None,
     query: Mapping[str, str] | None = None,
     body: Any = NO_BODY,
-    body_model: type | None = None,
+    body_model: type[BaseModel] | None = None,
 ) -> tuple[dict[str, int], PageIn | None, Any]:
     """Validate path ids, paging query and body together, reporting every bad field at once
     (as FastAPI does: path, then query, then body); returns (ids, page, body model).
@@ -183,7 +199,7 @@ def parse_request(
             page = PageIn.model_validate(dict(query))
         except ValidationError as exc:
             errors.extend(field_errors(exc))
-    model = None
+    model: BaseModel | None = None
     if body_model is not None:
         if body is NO_BODY:
             errors.extend(body_missing().errors)
@@ -207,6 +223,29 @@ def database_unavailable(exc: BaseException) -> Unavailable | None:
     ):
         return Unavailable("The database is unavailable; try again shortly.")
     return None
+
+
+def unexpected_error(exc: BaseException) -> DomainError:
+    """An exception no handler claimed: 503 when the database is unreachable, else a 500 (which
+    the adapter logs: `isinstance(error, Internal)`)."""
+    return database_unavailable(exc) or Internal("An unexpected error occurred.")
+
+
+def http_error(
+    status: int, detail: str, *, path: str, method: str, allowed: Callable[[], Iterable[str]]
+) -> DomainError:
+    """A framework's own routing or body error (Starlette's or Werkzeug's) → the contract's
+    problem: no route 404, 405 with every method served at `path` (`allowed()`), unparsable
+    body 400; any other status is passed through with the framework's `detail`."""
+    if status == 404:
+        return route_not_found(path)
+    if status == 405:
+        return method_not_allowed(method, allowed())
+    if status == 400:
+        return malformed_json()
+    error = DomainError(detail)
+    error.status = status  # type: ignore[misc]  # a framework status with no problem type of its own
+    return error
 
 
 def problem_headers(error: DomainError) -> dict[str, str]:

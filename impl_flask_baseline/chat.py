@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from flask import Blueprint, Response
 
 from flashcards.chat import ChatEvent
 from flashcards.models import ChatIn
+from flashcards.web import EVENT_STREAM_HEADERS
 from impl_flask_baseline.edge import inputs, json_response, service
 
 bp = Blueprint("chat", __name__, url_prefix="/api")
 EVENT_STREAM = "text/event-stream; charset=utf-8"
-STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 @bp.post("/chat")
@@ -22,7 +22,7 @@ def chat() -> Response:
     # The first event stores the question: run it now, so a database failure is a 503 problem
     # document instead of a broken stream after a 200.
     first = next(events)
-    response = Response(_frames(first, events), content_type=EVENT_STREAM, headers=STREAM_HEADERS)
+    response = Response(_frames(first, events), content_type=EVENT_STREAM, headers=EVENT_STREAM_HEADERS)
     # Every WSGI server calls close() on the response when it ends or the client goes away
     # (the next write fails): the service then stores the partial answer as failed. Also when
     # the server closes the response before iterating it at all.
@@ -30,13 +30,13 @@ def chat() -> Response:
     return response
 
 
-def _frames(first: ChatEvent, events: Iterator[ChatEvent]) -> Iterator[bytes]:
+def _frames(first: ChatEvent, events: Generator[ChatEvent, None]) -> Iterator[bytes]:
     try:
         yield first.sse()
         for event in events:
             yield event.sse()
     finally:
-        events.close()  # type: ignore[attr-defined]
+        events.close()
 
 
 @bp.get("/chat/history")

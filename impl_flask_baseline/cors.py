@@ -8,7 +8,7 @@ Starlette in what it sends for a refused preflight.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from flask import Response
 from werkzeug.datastructures import Headers
@@ -39,10 +39,10 @@ class Cors:
         return self.allow_all or origin in self.origins
 
     @staticmethod
-    def is_preflight(method: str, headers: Mapping[str, str]) -> bool:
+    def is_preflight(method: str, headers: Headers) -> bool:
         return method == "OPTIONS" and "Origin" in headers and "Access-Control-Request-Method" in headers
 
-    def preflight(self, headers: Mapping[str, str]) -> Response:
+    def preflight(self, headers: Headers) -> Response:
         out = dict(self.preflight_headers)
         failures = []
         origin = headers["Origin"]

@@ -19,17 +19,13 @@ from flask_sock import ConnectionClosed, Sock
 from flashcards._sync.service import Service
 from flashcards.errors import Unauthenticated
 from flashcards.events import Subscriber, parse_last_event_id
-from impl_flask_baseline.chat import EVENT_STREAM, STREAM_HEADERS
+from flashcards.web import EVENT_STREAM_HEADERS, SSE_CONNECTED, SSE_KEEPALIVE, WS_POLICY_VIOLATION
+from impl_flask_baseline.chat import EVENT_STREAM
 from impl_flask_baseline.edge import inputs, service
 
 bp = Blueprint("events", __name__, url_prefix="/api")
 sock = Sock()
 WS_PATH = "/api/events/ws"
-# The first bytes of every event stream: clients see the headers (and know they are subscribed)
-# at once, even if nothing happens for a while. Both REST apps send exactly these frames.
-CONNECTED = b": connected\n\n"
-KEEPALIVE = b": keepalive\n\n"
-WS_POLICY_VIOLATION = 1008
 
 
 @bp.get("/events")
@@ -41,17 +37,17 @@ def events() -> Response:
     resume = parse_last_event_id(header if header is not None else (query[-1] if query else None))
     start_ticker(svc)
     sub = svc.subscribe(req.user, resume)  # before the response: nothing published now is missed
-    response = Response(_frames(svc, sub), content_type=EVENT_STREAM, headers=STREAM_HEADERS)
+    response = Response(_frames(svc, sub), content_type=EVENT_STREAM, headers=EVENT_STREAM_HEADERS)
     response.call_on_close(lambda: svc.bus.unsubscribe(sub))  # also if never iterated
     return response
 
 
 def _frames(svc: Service, sub: Subscriber) -> Iterator[bytes]:
-    yield CONNECTED
+    yield SSE_CONNECTED
     stream = svc.events(sub)
     try:
         for event in stream:
-            yield KEEPALIVE if event is None else event.sse
+            yield SSE_KEEPALIVE if event is None else event.sse
     finally:
         stream.close()  # unsubscribes
 

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
 from flashcards import web
-from flashcards.errors import DomainError
+from flashcards.errors import DomainError, Internal
 
 logger = logging.getLogger("impl_flask_baseline")
 
@@ -37,27 +37,20 @@ def on_http_error(exc: HTTPException) -> Response:
     if exc.code == 404 or isinstance(exc, WebsocketMismatch) or websocket_only:
         # A WebSocket route does not exist for plain HTTP requests (Starlette: no match → 404).
         error: DomainError = web.route_not_found(request.path)
-    elif exc.code == 405:
-        error = web.method_not_allowed(request.method, allowed_methods_here())
     elif exc.code == 413:
         error = web.too_large(current_app.config["MAX_BODY_BYTES"])
-    elif exc.code == 400:
-        error = web.malformed_json()
     else:
-        error = DomainError(exc.description or exc.name)
-        error.status = exc.code or 500  # type: ignore[misc]
+        error = web.http_error(
+            exc.code or 500, exc.description or exc.name, path=request.path, method=request.method,
+            allowed=allowed_methods_here,
+        )
     return problem_response(error)
 
 
 def on_unexpected(exc: Exception) -> Response:
-    unavailable = web.database_unavailable(exc)
-    if unavailable is not None:
-        return problem_response(unavailable)
-    logger.exception("unhandled error on %s %s", request.method, request.path)
-    error = DomainError("An unexpected error occurred.")
-    error.status = 500  # type: ignore[misc]
-    error.code = "INTERNAL"  # type: ignore[misc]
-    error.title = "Internal server error"  # type: ignore[misc]
+    error = web.unexpected_error(exc)
+    if isinstance(error, Internal):
+        logger.exception("unhandled error on %s %s", request.method, request.path)
     return problem_response(error)
 
 

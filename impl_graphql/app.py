@@ -15,7 +15,6 @@ No Starlette/FastAPI routing in front of the view: one string comparison per req
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any
 
@@ -33,15 +32,10 @@ from flashcards._async.service import Service
 from flashcards.errors import NotFound, PayloadTooLarge, Unauthenticated
 from flashcards.models import ConfigOut
 from flashcards.settings import Settings, get_settings
-from flashcards.web import CORS_ALLOW_HEADERS, SECURITY_HEADER_PAIRS
+from flashcards.web import CORS_ALLOW_HEADERS, SECURITY_HEADER_PAIRS, Message, Receive, Scope, Send
 from impl_graphql.context import Context, authorization_from_params
 from impl_graphql.schema import StackbenchSchema, build_schema, schema_settings
 from impl_graphql.types import Config, ConfigFeatures, ConfigLimits, ConfigSm2
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("impl_graphql")
 
@@ -120,22 +114,9 @@ def decode_json(data: str | bytes) -> object:
     return value
 
 
-class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our context, orjson, and token auth on `connection_init`."""
-
-    def __init__(self, schema: StackbenchSchema, holder: ServiceHolder, **options: Any) -> None:
-        super().__init__(schema, **options)
-        self.holder = holder
-
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        holder = self.holder
-        return Context(
-            holder.service,
-            holder.config,
-            request.headers.get("authorization"),
-            long_lived=request.scope["type"] == "websocket",
-            client=request.client.host if request.client else None,
-        )
+class ViewHooks:
+    """What the ASGI view and the FastAPI router (`impl_graphql.router`) both override: token
+    auth on `connection_init`, orjson both ways. Listed before Strawberry's base class."""
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await ws_connect(context)
@@ -157,6 +138,24 @@ class GraphQLView(GraphQL[Context, None]):
         if sub_response.status_code:
             response.status_code = sub_response.status_code
         return response
+
+
+class GraphQLView(ViewHooks, GraphQL[Context, None]):
+    """Strawberry's ASGI view with our context, orjson, and token auth on `connection_init`."""
+
+    def __init__(self, schema: StackbenchSchema, holder: ServiceHolder, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.holder = holder
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        holder = self.holder
+        return Context(
+            holder.service,
+            holder.config,
+            request.headers.get("authorization"),
+            long_lived=request.scope["type"] == "websocket",
+            client=request.client.host if request.client else None,
+        )
 
 
 def view_options(settings: Settings) -> dict[str, Any]:

@@ -11,16 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from starlette.requests import HTTPConnection
-from starlette.responses import Response
 from strawberry.fastapi import BaseContext, GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
-from strawberry.types.unset import UNSET, UnsetType
 
 from flashcards._async.service import Service
 from flashcards.settings import Settings, get_settings
-from impl_graphql.app import config_view, decode_json, view_options, ws_connect
+from impl_graphql.app import ViewHooks, config_view, view_options
 from impl_graphql.context import Context
 from impl_graphql.schema import build_schema
 from impl_graphql.types import Config
@@ -34,26 +30,8 @@ def _state_service(connection: HTTPConnection) -> Service:
     return connection.app.state.service  # type: ignore[no-any-return]
 
 
-class StackbenchGraphQLRouter(GraphQLRouter[RouterContext, None]):
-    async def on_ws_connect(self, context: RouterContext) -> UnsetType | dict[str, object] | None:
-        await ws_connect(context)
-        return UNSET
-
-    def decode_json(self, data: str | bytes) -> object:
-        return decode_json(data)
-
-    def encode_json(self, data: object) -> str:
-        return orjson.dumps(data).decode()
-
-    def create_response(
-        self,
-        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-        sub_response: Response,
-    ) -> Response:
-        response = Response(orjson.dumps(response_data), media_type="application/json")
-        if sub_response.status_code:
-            response.status_code = sub_response.status_code
-        return response
+class StackbenchGraphQLRouter(ViewHooks, GraphQLRouter[RouterContext, None]):
+    """Strawberry's FastAPI router with the ASGI view's hooks (auth on `connection_init`, orjson)."""
 
 
 def graphql_router(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from flashcards.chat import ChatEvent
 from flashcards.models import ChatIn, ChatMessageOut, Page
+from flashcards.web import EVENT_STREAM_HEADERS
 from impl_rest.dependencies import CurrentUser, PageQuery, ServiceDep
 from impl_rest.responses import AUTHED, event_stream
 
 router = APIRouter(tags=["chat"], responses=AUTHED)
-STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 CHAT_DATA = {
     "type": "object",
@@ -28,16 +28,16 @@ async def chat(body: ChatIn, user: CurrentUser, service: ServiceDep) -> Streamin
     # The first event stores the question: run it now, so a database failure is a 503 problem
     # document instead of a broken stream after a 200.
     first = await anext(events)
-    return StreamingResponse(_frames(first, events), media_type="text/event-stream", headers=STREAM_HEADERS)
+    return StreamingResponse(_frames(first, events), media_type="text/event-stream", headers=EVENT_STREAM_HEADERS)
 
 
-async def _frames(first: ChatEvent, events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
+async def _frames(first: ChatEvent, events: AsyncGenerator[ChatEvent, None]) -> AsyncIterator[bytes]:
     try:
         yield first.sse()
         async for event in events:
             yield event.sse()
     finally:
-        await events.aclose()  # type: ignore[attr-defined]  # the client left: store the partial answer
+        await events.aclose()  # the client left: store the partial answer
 
 
 @router.get("/chat/history")

@@ -6,16 +6,17 @@ streaming responses (chat, event feed).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-from flashcards.web import SECURITY_HEADER_PAIRS, problem_body, problem_headers, too_large
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from flashcards.web import (
+    SECURITY_HEADER_PAIRS,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    problem_body,
+    problem_headers,
+    too_large,
+)
 
 _SECURITY = SECURITY_HEADER_PAIRS
 

@@ -13,16 +13,11 @@ from flashcards._async.service import Service
 from flashcards.errors import Unauthenticated
 from flashcards.events import Subscriber, parse_last_event_id
 from flashcards.models import EventOut
-from impl_rest.chat import STREAM_HEADERS
+from flashcards.web import EVENT_STREAM_HEADERS, SSE_CONNECTED, SSE_KEEPALIVE, WS_POLICY_VIOLATION
 from impl_rest.dependencies import CurrentUser, ServiceDep
 from impl_rest.responses import AUTHED, event_stream
 
 router = APIRouter(tags=["events"])
-# The first bytes of every event stream: clients see the headers (and know they are subscribed)
-# at once, even if nothing happens for a while. Both REST apps send exactly these frames.
-CONNECTED = b": connected\n\n"
-KEEPALIVE = b": keepalive\n\n"
-WS_POLICY_VIOLATION = 1008
 
 
 @router.get(
@@ -50,7 +45,7 @@ class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(self, service: Service, sub: Subscriber) -> None:
-        super().__init__(headers=STREAM_HEADERS, media_type=self.media_type)
+        super().__init__(headers=EVENT_STREAM_HEADERS, media_type=self.media_type)
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # open-ended
         self.service = service
         self.sub = sub
@@ -59,9 +54,9 @@ class EventStreamResponse(Response):
         watcher = asyncio.ensure_future(self._watch(receive))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await send({"type": "http.response.body", "body": CONNECTED, "more_body": True})
+            await send({"type": "http.response.body", "body": SSE_CONNECTED, "more_body": True})
             async for event in self.service.events(self.sub):  # unsubscribes when it ends
-                frame = KEEPALIVE if event is None else event.sse
+                frame = SSE_KEEPALIVE if event is None else event.sse
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 from flashcards import web
-from flashcards.errors import DomainError, MalformedRequest
+from flashcards.errors import DomainError, Internal, MalformedRequest
 
 logger = logging.getLogger("impl_rest")
 
@@ -42,27 +42,17 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        error: DomainError = web.route_not_found(request.url.path)
-    elif exc.status_code == 405:
-        error = web.method_not_allowed(request.method, _methods_at(request))
-    elif exc.status_code == 400:
-        error = web.malformed_json()  # Starlette: a body it could not parse
-    else:
-        error = DomainError(str(exc.detail))
-        error.status = exc.status_code  # type: ignore[misc]
+    error = web.http_error(  # Starlette's 400: a body it could not parse
+        exc.status_code, str(exc.detail), path=request.url.path, method=request.method,
+        allowed=lambda: _methods_at(request),
+    )
     return problem_response(request, error)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    unavailable = web.database_unavailable(exc)
-    if unavailable is not None:
-        return problem_response(request, unavailable)
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    error = DomainError("An unexpected error occurred.")
-    error.status = 500  # type: ignore[misc]
-    error.code = "INTERNAL"  # type: ignore[misc]
-    error.title = "Internal server error"  # type: ignore[misc]
+    error = web.unexpected_error(exc)
+    if isinstance(error, Internal):
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, error)
 
 

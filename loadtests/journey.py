@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.accounting import ChildResult, run_measured
+from loadtests.stats import latency_percentiles_from_counts
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 REPO_ROOT = LOCUSTFILE.parent.parent
@@ -211,28 +212,7 @@ def merged_percentiles(entries: Iterable[Mapping[str, Any]]) -> tuple[dict[str, 
         for key, n in (entry.get("response_times") or {}).items():
             counts[float(key)] = counts.get(float(key), 0) + int(n)
         maximum = max(maximum, float(entry.get("max_response_time") or 0.0))
-    return percentiles_from_counts(counts, maximum)
-
-
-def percentiles_from_counts(counts: Mapping[float, int],
-                            maximum: float | None = None) -> tuple[dict[str, float | None], int]:
-    total = sum(counts.values())
-    if total == 0:
-        return dict.fromkeys(("p50", "p90", "p99", "p99_9", "max")), 0
-    ordered = sorted(counts.items())
-
-    def at(q: float) -> float:
-        # the smallest time t with at least q × total responses ≤ t (locust's own definition)
-        need = q * total
-        seen = 0
-        for value, n in ordered:
-            seen += n
-            if seen >= need:
-                return value
-        return ordered[-1][0]
-
-    top = max(ordered[-1][0], maximum or 0.0)
-    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p99_9": at(0.999), "max": top}, total
+    return latency_percentiles_from_counts(counts, maximum)
 
 
 def to_sample(entries: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]],

@@ -50,16 +50,15 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from hdrh.histogram import HdrHistogram
 
 from loadtests.accounting import ChildResult, run_measured
-
-if TYPE_CHECKING:
-    from loadtests.scenarios import RequestSpec
+from loadtests.stats import LATENCY_KEYS, latency_block
+from loadtests.wire import RequestSpec, http_request
 
 LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS = 1, 60_000_000, 3
 ACHIEVED_MIN = 0.95  # achieved / target below this: the sample did not run at its rate
@@ -74,50 +73,6 @@ class OpenLoopError(RuntimeError):
     """The open-loop client failed or printed no result."""
 
 
-class SpecLike(Protocol):
-    """What the driver needs of a `loadtests.scenarios.RequestSpec`."""
-
-    @property
-    def method(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def body(self) -> str | None: ...
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def ids(self) -> tuple[int, ...]: ...
-    @property
-    def expect_status(self) -> int: ...
-
-    def render(self, rng: random.Random) -> tuple[str, str | None]: ...
-
-
-@dataclass(frozen=True)
-class WireSpec:
-    """A `RequestSpec` as the client process receives it (JSON), rendered the same way.
-
-    The client process does not import `loadtests.scenarios`: it pulls in the seed module and
-    SQLAlchemy (≈ 1 s of start-up and 0.8 s of CPU that would be charged to the client).
-    `render` repeats `RequestSpec.render` call for call (same random draws, same result for the
-    same seed); tests/loadtests/test_openloop.py holds them equal.
-    """
-
-    method: str
-    path: str
-    body: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    ids: tuple[int, ...] = ()
-    expect_status: int = 200
-
-    def render(self, rng: random.Random) -> tuple[str, str | None]:
-        ident = str(rng.choice(self.ids)) if self.ids else ""
-        path = self.path.replace("{id}", ident)
-        body = (self.body.replace("{id}", ident).replace("{grade}", str(rng.randint(0, 5)))
-                if self.body else None)
-        return path, body
-
-
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
@@ -129,14 +84,9 @@ def _record(hist: HdrHistogram, seconds: float) -> None:
 def histogram_ms(hist: HdrHistogram) -> dict[str, float | None]:
     """p50, p90, p99, p99.9 and max in milliseconds (None for an empty histogram)."""
     if hist.get_total_count() == 0:
-        return dict.fromkeys(("p50", "p90", "p99", "p99_9", "max"))
-    return {
-        "p50": hist.get_value_at_percentile(50.0) / 1000.0,
-        "p90": hist.get_value_at_percentile(90.0) / 1000.0,
-        "p99": hist.get_value_at_percentile(99.0) / 1000.0,
-        "p99_9": hist.get_value_at_percentile(99.9) / 1000.0,
-        "max": hist.get_max_value() / 1000.0,
-    }
+        return dict.fromkeys(LATENCY_KEYS)
+    return dict(latency_block(lambda q: hist.get_value_at_percentile(q * 100) / 1000.0,
+                              hist.get_max_value() / 1000.0))
 
 
 def merge_histograms(encoded: Sequence[str]) -> HdrHistogram:
@@ -207,7 +157,7 @@ class _Driver:
     def __init__(
         self,
         url: str,
-        spec: SpecLike,
+        spec: RequestSpec,
         rate: float,
         duration_s: float,
         warmup_s: float,
@@ -264,12 +214,8 @@ class _Driver:
 
     # -- requests ------------------------------------------------------------------------
     def _build(self, path: str, body: str | None) -> bytes:
-        payload = body.encode() if body is not None else b""
-        lines = [f"{self.spec.method} {self.prefix}{path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += [f"{k}: {v}" for k, v in self.spec.headers.items()]
-        if body is not None or self.spec.method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(payload)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+        return http_request(self.spec.method, f"{self.host}:{self.port}", f"{self.prefix}{path}",
+                            self.spec.headers, body.encode() if body is not None else None)
 
     def _request(self) -> bytes:
         if self._constant is not None:
@@ -540,7 +486,7 @@ class _Driver:
 
 async def drive(
     url: str,
-    spec: SpecLike,
+    spec: RequestSpec,
     rate: float,
     duration_s: float,
     warmup_s: float,
@@ -555,7 +501,7 @@ async def drive(
     return await driver.run()
 
 
-def run_in_process(url: str, spec: SpecLike, rate: float, duration_s: float,
+def run_in_process(url: str, spec: RequestSpec, rate: float, duration_s: float,
                    warmup_s: float, **options: Any) -> dict[str, Any]:
     """`drive` on a fresh event loop (uvloop when importable), in this process."""
     try:
@@ -571,14 +517,14 @@ def run_in_process(url: str, spec: SpecLike, rate: float, duration_s: float,
 # -- the separate, pinned process ----------------------------------------------------------------
 
 
-def spec_to_json(spec: SpecLike) -> dict[str, Any]:
+def spec_to_json(spec: RequestSpec) -> dict[str, Any]:
     return {"method": spec.method, "path": spec.path, "body": spec.body,
             "headers": dict(spec.headers), "ids": list(spec.ids),
             "expect_status": spec.expect_status}
 
 
-def spec_from_json(data: Mapping[str, Any]) -> WireSpec:
-    return WireSpec(
+def spec_from_json(data: Mapping[str, Any]) -> RequestSpec:
+    return RequestSpec(
         method=str(data["method"]), path=str(data["path"]), body=data.get("body"),
         headers=dict(data.get("headers") or {}), ids=tuple(int(i) for i in data.get("ids") or ()),
         expect_status=int(data.get("expect_status", 200)),

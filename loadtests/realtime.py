@@ -24,20 +24,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from loadtests.stats import latency_percentiles
+from loadtests.wire import http_request
+
 GQL_CHAT = "subscription Chat($m: String!) { chat(input: {message: $m}) { type content } }"
 GQL_EVENTS = "subscription Events { events { id type published_at } }"
 GQL_CREATE_DECK = "mutation Deck($t: String!) { create_deck(input: {title: $t}) { id } }"
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "p99_9": 0.0, "max": 0.0, "n": 0}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p99_9": at(0.999), "max": ordered[-1], "n": len(ordered)}
 
 
 def raise_open_files_limit(wanted: int) -> int:
@@ -55,13 +47,6 @@ async def _open(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, s
     return reader, writer, f"{parts.hostname}:{parts.port}"
 
 
-def _request(method: str, host: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
-    if body or method == "POST":
-        lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
 async def _read_head(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1])
@@ -76,23 +61,23 @@ class ChatOutcome:
     error: str | None = None
 
 
-async def one_chat(url: str, token: str, api: str, message: str, timeout: float) -> ChatOutcome:
+async def one_chat(url: str, token: str, api: str, message: str, timeout_s: float) -> ChatOutcome:
     out = ChatOutcome()
     started = time.perf_counter()
     writer = None
     try:
         if api == "graphql":
-            return await _gql_chat(url, token, message, timeout)
+            return await _gql_chat(url, token, message, timeout_s)
         reader, writer, host = await _open(url)
         body = json.dumps({"message": message}).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "text/event-stream"}
-        writer.write(_request("POST", host, "/api/chat", headers, body))
-        status = await asyncio.wait_for(_read_head(reader), timeout)
+        writer.write(http_request("POST", host, "/api/chat", headers, body))
+        status = await asyncio.wait_for(_read_head(reader), timeout_s)
         if status != 200:
             out.error = f"http-{status}"
             return out
         buffer = b""
-        deadline = started + timeout
+        deadline = started + timeout_s
         while True:
             chunk = await asyncio.wait_for(reader.read(65536), max(0.001, deadline - time.perf_counter()))
             if not chunk:
@@ -122,17 +107,17 @@ async def one_chat(url: str, token: str, api: str, message: str, timeout: float)
     return out
 
 
-async def _gql_chat(url: str, token: str, message: str, timeout: float) -> ChatOutcome:
+async def _gql_chat(url: str, token: str, message: str, timeout_s: float) -> ChatOutcome:
     import websockets
 
     out = ChatOutcome()
     started = time.perf_counter()
     ws_url = url.replace("http", "ws", 1) + "/graphql"
-    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=timeout) as ws:  # type: ignore[list-item]
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"], open_timeout=timeout_s) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
-        await asyncio.wait_for(ws.recv(), timeout)
+        await asyncio.wait_for(ws.recv(), timeout_s)
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": GQL_CHAT, "variables": {"m": message}}}))
-        deadline = started + timeout
+        deadline = started + timeout_s
         while True:
             msg = json.loads(await asyncio.wait_for(ws.recv(), max(0.001, deadline - time.perf_counter())))
             if msg["type"] == "next":
@@ -155,10 +140,10 @@ async def _gql_chat(url: str, token: str, message: str, timeout: float) -> ChatO
                 return out
 
 
-async def run_chat(url: str, token: str, api: str, clients: int, timeout: float) -> dict[str, Any]:
+async def run_chat(url: str, token: str, api: str, clients: int, timeout_s: float) -> dict[str, Any]:
     raise_open_files_limit(clients * 2 + 100)
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(one_chat(url, token, api, f"question {i}", timeout) for i in range(clients)))
+    outcomes = await asyncio.gather(*(one_chat(url, token, api, f"question {i}", timeout_s) for i in range(clients)))
     elapsed = time.perf_counter() - started
     errors: dict[str, int] = {}
     for o in outcomes:
@@ -170,8 +155,8 @@ async def run_chat(url: str, token: str, api: str, clients: int, timeout: float)
         "completed": len(done),
         "errors": errors,
         "duration_s": elapsed,
-        "ttft_ms": percentiles([o.ttft_ms for o in done if o.ttft_ms is not None]),
-        "total_ms": percentiles([o.total_ms for o in done if o.total_ms is not None]),
+        "ttft_ms": latency_percentiles([o.ttft_ms for o in done if o.ttft_ms is not None]),
+        "total_ms": latency_percentiles([o.total_ms for o in done if o.total_ms is not None]),
         "tokens": sum(o.tokens for o in done),
     }
 
@@ -202,7 +187,7 @@ async def _sse_subscriber(url: str, token: str, sub: Subscriber, ready: asyncio.
     writer = None
     try:
         reader, writer, host = await _open(url)
-        writer.write(_request("GET", host, "/api/events", {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}))
+        writer.write(http_request("GET", host, "/api/events", {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}))
         status = await _read_head(reader)
         sub.connect_ms = (time.perf_counter() - started) * 1000
         if status != 200:
@@ -274,10 +259,13 @@ async def run_fanout(url: str, token: str, transport: str, api: str, subscribers
     stop = asyncio.Event()
     subs = [Subscriber() for _ in range(subscribers)]
     gate = asyncio.Semaphore(connect_concurrency)
-    connected = 0
+    connected = settled = 0
+    all_settled = asyncio.Event()  # every subscriber has connected or given up
+    if not subs:
+        all_settled.set()
 
     async def hold(sub: Subscriber) -> None:
-        nonlocal connected
+        nonlocal connected, settled
         ready = asyncio.Event()
         async with gate:
             coro = (_sse_subscriber(url, token, sub, ready, stop) if transport == "sse"
@@ -288,12 +276,15 @@ async def run_fanout(url: str, token: str, transport: str, api: str, subscribers
             waiter.cancel()
             if ready.is_set():
                 connected += 1
+            settled += 1
+            if settled == len(subs):
+                all_settled.set()
         await task
 
     t0 = time.perf_counter()
     holders = [asyncio.ensure_future(hold(s)) for s in subs]
-    while connected + sum(1 for s in subs if s.error) < subscribers and time.perf_counter() - t0 < connect_timeout_s:
-        await asyncio.sleep(0.05)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_settled.wait(), connect_timeout_s)
     connect_s = time.perf_counter() - t0
     await asyncio.sleep(settle_s)
     publisher = await _publisher(url, token, api, publish, events, rate)
@@ -318,13 +309,13 @@ async def run_fanout(url: str, token: str, transport: str, api: str, subscribers
         "connected": connected,
         "connect_s": connect_s,
         "connects_per_s": connected / connect_s if connect_s > 0 else 0.0,
-        "connect_ms": percentiles([s.connect_ms for s in subs if s.connect_ms is not None]),
+        "connect_ms": latency_percentiles([s.connect_ms for s in subs if s.connect_ms is not None]),
         "published": publisher["published"],
         "publish_errors": publisher["errors"],
         "delivered": len(latencies),
         "expected": expected,
         "lost": max(0, expected - len(latencies)),
-        "delivery_ms": percentiles(latencies),
+        "delivery_ms": latency_percentiles(latencies),
         "errors": errors,
         "open_files_limit": limit,
     }

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from loadtests.wire import RequestSpec
 from stackbench.seed import SEED_PASSWORD, SeedPlan
 
 SCENARIOS = ("config", "card", "due", "review", "chat", "sse-fanout", "ws", "journey")
@@ -41,25 +42,6 @@ def owned_ids(plan: SeedPlan, user_number: int = 1) -> tuple[list[int], list[int
     cards_before = decks_before * plan.cards_per_deck
     card_ids = list(range(cards_before + 1, cards_before + plan.decks_per_user * plan.cards_per_deck + 1))
     return deck_ids, card_ids
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    """One request shape for the drivers: `{id}` in path or body is replaced by a random id from
-    `ids`, `{grade}` by a random grade 0–5."""
-
-    method: str
-    path: str
-    body: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    ids: tuple[int, ...] = ()
-    expect_status: int = 200
-
-    def render(self, rng: random.Random) -> tuple[str, str | None]:
-        ident = str(rng.choice(self.ids)) if self.ids else ""
-        path = self.path.replace("{id}", ident)
-        body = self.body.replace("{id}", ident).replace("{grade}", str(rng.randint(0, 5))) if self.body else None
-        return path, body
 
 
 # --- GraphQL operations (same data as the REST requests; field names are the contract's) ------

@@ -515,7 +515,7 @@ class RunningServer:
                 if cpus:
                     os.sched_setaffinity(0, cpus)
 
-        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+        self._log = tempfile.NamedTemporaryFile(  # closed in stop()
             prefix=f"stackbench-{spec.server}-", suffix=".log", delete=False
         )
         self.log_path = Path(self._log.name)

@@ -15,8 +15,9 @@
 from __future__ import annotations
 
 import math
+import random
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 NOISY_CV = 0.05
@@ -28,6 +29,48 @@ BOOTSTRAP_SEED = 20261123
 # Per-sample metrics summarized for every cell: name → how to read it from a sample.
 SUMMARY_KEYS = ("rps", "p50_ms", "p90_ms", "p99_ms", "errors", "server_cpu_pct",
                 "server_peak_rss_bytes", "client_cpu_pct")
+
+
+# The latency block of a sample (RESULTS_SCHEMA.md): these percentiles, then "max".
+LATENCY_QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99_9", 0.999))
+LATENCY_KEYS = (*(name for name, _q in LATENCY_QUANTILES), "max")
+
+
+def latency_block(at: Callable[[float], float], maximum: float) -> dict[str, float]:
+    """{"p50", "p90", "p99", "p99_9", "max"}: each percentile read through `at(q)` (q in 0..1)."""
+    return {**{name: at(q) for name, q in LATENCY_QUANTILES}, "max": maximum}
+
+
+def latency_percentiles(values: Sequence[float]) -> dict[str, float]:
+    """The latency block of raw values (the value at rank ⌊q·n⌋ of the sorted values), plus "n";
+    zeros when there are none."""
+    if not values:
+        return {**dict.fromkeys(LATENCY_KEYS, 0.0), "n": 0}
+    ordered = sorted(values)
+    n = len(ordered)
+    return {**latency_block(lambda q: ordered[min(n - 1, int(q * n))], ordered[-1]), "n": n}
+
+
+def latency_percentiles_from_counts(counts: Mapping[float, int], maximum: float | None = None
+                                    ) -> tuple[dict[str, float | None], int]:
+    """The latency block of a histogram ({value: count}), and its total count; Nones when empty.
+    A percentile is the smallest value with at least q × total counts at or below it (locust's
+    own definition); "max" is the largest of the values and `maximum`."""
+    total = sum(counts.values())
+    if total == 0:
+        return dict.fromkeys(LATENCY_KEYS), 0
+    ordered = sorted(counts.items())
+
+    def at(q: float) -> float:
+        need = q * total
+        seen = 0
+        for value, n in ordered:
+            seen += n
+            if seen >= need:
+                return value
+        return ordered[-1][0]
+
+    return dict(latency_block(at, max(ordered[-1][0], maximum or 0.0))), total
 
 
 def median(values: Sequence[float]) -> float:
@@ -56,14 +99,36 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     return (mean - half, mean + half)
 
 
-def bootstrap_median_interval(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
-                              seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
-    import numpy as np
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..1) of an already sorted sequence (numpy's default)."""
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
+
+def bootstrap_medians(values: Sequence[float], resamples: int, seed: int) -> list[float]:
+    """Medians of `resamples` with-replacement resamples of `values` (seeded; numpy when
+    installed, drawn in chunks of at most 2 M values)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a loadtests dependency
+        rng = random.Random(seed)
+        return [median(rng.choices(values, k=len(values))) for _ in range(resamples)]
     gen = np.random.default_rng(seed)
     arr = np.asarray(values, dtype=float)
-    meds = np.median(arr[gen.integers(0, len(arr), size=(resamples, len(arr)))], axis=1)
-    return (float(np.percentile(meds, 2.5)), float(np.percentile(meds, 97.5)))
+    out: list[float] = []
+    chunk = max(1, 2_000_000 // max(1, len(arr)))
+    while len(out) < resamples:
+        k = min(chunk, resamples - len(out))
+        out.extend(np.median(arr[gen.integers(0, len(arr), size=(k, len(arr)))], axis=1).tolist())
+    return out
+
+
+def bootstrap_median_interval(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                              seed: int = BOOTSTRAP_SEED) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the median."""
+    meds = sorted(bootstrap_medians(values, resamples, seed))
+    return (percentile(meds, 0.025), percentile(meds, 0.975))
 
 
 def summarize(values: Sequence[float | None]) -> dict[str, Any] | None:
@@ -74,7 +139,7 @@ def summarize(values: Sequence[float | None]) -> dict[str, Any] | None:
     n = len(clean)
     if n >= BOOTSTRAP_MIN_N:
         ci: tuple[float, float] | None = bootstrap_median_interval(clean)
-        method = "bootstrap-median"
+        method: str | None = "bootstrap-median"
     else:
         ci = t_interval(clean)
         method = "t-mean" if ci else None

@@ -6,8 +6,9 @@ setup. `judge(claim, results_doc)` turns one results document (RESULTS_SCHEMA.md
 `Verdict` for one claim; `judge_all()` does every claim; `rules_markdown()` returns the rules,
 word for word as the code applies them, for the report.
 
-Statistics: a local percentile bootstrap of the ratio of medians (seeded, so a report is
-reproducible). Another interval function (e.g. from loadtests/stats.py) can be passed as
+Statistics: a percentile bootstrap of the ratio of medians (seeded, so a report is
+reproducible; the resampling and percentile helpers are loadtests/stats.py's, with this module's
+own seed). Another interval function (e.g. from loadtests/stats.py) can be passed as
 `ratio_ci=` to `judge`/`judge_all`; it must take (numerator samples, denominator samples) and
 return a 95% interval of median(numerator)/median(denominator), or None when it cannot.
 """
@@ -21,13 +22,14 @@ import math
 import os
 import random
 import re
-import statistics
 import sys
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from loadtests.stats import bootstrap_median_interval, bootstrap_medians, median, percentile
 
 REGISTRY_PATH = Path(__file__).with_name("claims.toml")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -544,33 +546,6 @@ def display_quote(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- statistics
-def _median(values: Sequence[float]) -> float:
-    return float(statistics.median(values))
-
-
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
-    pos = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
-def _boot_medians(values: Sequence[float], resamples: int, seed: int) -> list[float]:
-    """Medians of `resamples` with-replacement resamples (numpy when installed)."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy is a loadtests dependency
-        rng = random.Random(seed)
-        return [_median(rng.choices(values, k=len(values))) for _ in range(resamples)]
-    gen = np.random.default_rng(seed)
-    arr = np.asarray(values, dtype=float)
-    out: list[float] = []
-    chunk = max(1, 2_000_000 // len(arr))
-    while len(out) < resamples:
-        k = min(chunk, resamples - len(out))
-        out.extend(np.median(arr[gen.integers(0, len(arr), size=(k, len(arr)))], axis=1).tolist())
-    return out
-
-
 def bootstrap_ratio_ci(
     numerator: Sequence[float],
     denominator: Sequence[float],
@@ -581,12 +556,12 @@ def bootstrap_ratio_ci(
     resampled independently; None with fewer than MIN_SAMPLES values on a side."""
     if len(numerator) < MIN_SAMPLES or len(denominator) < MIN_SAMPLES:
         return None
-    nums = _boot_medians(numerator, resamples, seed)
-    dens = _boot_medians(denominator, resamples, seed + 1)
+    nums = bootstrap_medians(numerator, resamples, seed)
+    dens = bootstrap_medians(denominator, resamples, seed + 1)
     ratios = sorted(n / d for n, d in zip(nums, dens, strict=True) if d > 0)
     if len(ratios) < resamples // 2:
         return None
-    return (_percentile(ratios, 0.025), _percentile(ratios, 0.975))
+    return (percentile(ratios, 0.025), percentile(ratios, 0.975))
 
 
 def bootstrap_median_ci(
@@ -595,8 +570,7 @@ def bootstrap_median_ci(
     """95% percentile-bootstrap interval of the median."""
     if len(values) < MIN_SAMPLES:
         return None
-    meds = sorted(_boot_medians(values, resamples, seed))
-    return (_percentile(meds, 0.025), _percentile(meds, 0.975))
+    return bootstrap_median_interval(values, resamples, seed)
 
 
 # --------------------------------------------------------------------------- reading cells
@@ -726,7 +700,7 @@ def _sustained(doc: Mapping[str, Any], stack: str | None, scenario: str) -> _Sus
                 default=0.0,
             )
             reported.append(
-                (_median(found), [float(x) for x in found], max_tried or tried, str(cell.get("id")))
+                (median(found), [float(x) for x in found], max_tried or tried, str(cell.get("id")))
             )
     if reported:
         value, samples, max_tried, cid = max(reported, key=lambda r: r[0])
@@ -738,7 +712,7 @@ def _sustained(doc: Mapping[str, Any], stack: str | None, scenario: str) -> _Sus
         slo = [(s.get("extra") or {}).get("slo_met") for s in samples]
         if (
             "errors" in (cell.get("flags") or [])
-            or _median(rates) > SUSTAIN_MAX_ERROR_RATE
+            or median(rates) > SUSTAIN_MAX_ERROR_RATE
             or any(v is False for v in slo)
         ):
             continue
@@ -948,7 +922,7 @@ def _judge_threshold_cell(claim: Claim, doc: Mapping[str, Any], scenario: str) -
             notes=[f"cell {cell.get('id')} lacks {METRICS[claim.metric].reads}"],
         )
     assert claim.threshold_op is not None and claim.threshold is not None
-    value, ci = _median(values), bootstrap_median_ci(values)
+    value, ci = median(values), bootstrap_median_ci(values)
     status = _threshold_status(claim.threshold_op, claim.threshold, value, ci)
     notes += _flag_notes("candidate", cell)
     if ci is None:
@@ -1009,7 +983,7 @@ def _judge_pair(
             notes=[f"cells lack {METRICS[claim.metric].reads}"],
         )
     notes = [*bnotes, *cnotes, *_flag_notes("baseline", bcell), *_flag_notes("candidate", ccell)]
-    bmed, cmed = _median(bvals), _median(cvals)
+    bmed, cmed = median(bvals), median(cvals)
     higher = METRICS[claim.metric].higher_is_better
     num, den = (cvals, bvals) if higher else (bvals, cvals)
     nmed, dmed = (cmed, bmed) if higher else (bmed, cmed)

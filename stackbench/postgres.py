@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 DEFAULT_DATA_DIR = Path(os.environ.get("STACKBENCH_PGDATA", ".stackbench/pgdata"))
 DATABASE = "stackbench"
@@ -19,7 +23,7 @@ DATABASE = "stackbench"
 SERVER_SETTINGS = {"max_connections": "400", "shared_buffers": "256MB"}
 
 
-def _server(data_dir: Path):  # type: ignore[no-untyped-def]
+def _server(data_dir: Path) -> PostgresServer:
     import pgserver
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -37,9 +41,7 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, database: str = DATABASE) -> str:
     """Start (or find running) the private server; return a DSN for `database` (created if new)."""
     server = _server(data_dir)
     if _apply_settings(server):
-        from pgserver._commands import pg_ctl
-
-        pg_ctl(["-w", "restart"], pgdata=server.pgdata, user=server.system_user)
+        _pg_ctl(["-w", "restart"], server.pgdata, server.system_user)
         server = _server(data_dir)
     if not database.isidentifier():
         raise ValueError(f"not a database name: {database!r}")
@@ -49,7 +51,7 @@ def start(data_dir: Path = DEFAULT_DATA_DIR, database: str = DATABASE) -> str:
     return dsn_for(server.get_uri(database))
 
 
-def _apply_settings(server) -> bool:  # type: ignore[no-untyped-def]
+def _apply_settings(server: PostgresServer) -> bool:
     changed = False
     for name, value in SERVER_SETTINGS.items():
         current = server.psql(f"SHOW {name};").split("\n")[2].strip()
@@ -69,11 +71,17 @@ def stop(data_dir: Path = DEFAULT_DATA_DIR) -> bool:
     data_dir = data_dir.resolve()
     if not (data_dir / "postmaster.pid").exists():
         return False
-    from pgserver._commands import pg_ctl
-
     server = _server(data_dir)
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=server.system_user)
+    _pg_ctl(["-w", "-m", "fast", "stop"], data_dir, server.system_user)
     return True
+
+
+def _pg_ctl(args: list[str], pgdata: Path, user: str | None) -> None:
+    # pgserver defines one function per bundled binary at import time (setattr over its bin/
+    # directory), so its type information has no `pg_ctl`.
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+    pg_ctl(args, pgdata=pgdata, user=user)
 
 
 def version(dsn: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -48,7 +49,7 @@ async def _assert_serial(svc: AsyncService, user_id: int, card_id: int, acknowle
         replayed.ease,
     )
     # Each review saw the state the previous one left: the chain has no gaps.
-    for earlier, later in zip(chronological, chronological[1:], strict=False):
+    for earlier, later in itertools.pairwise(chronological):
         assert later.previous == earlier.schedule
 
 

@@ -8,7 +8,7 @@ are deterministic.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
 from time import monotonic
 from typing import Any
@@ -307,7 +307,7 @@ class Service:
         return [grouped[i] for i in card_ids]
 
     # --- tutor chat -----------------------------------------------------------------------------
-    async def chat(self, user_id: int, data: Data, now: datetime | None = None) -> AsyncIterator[ChatEvent]:
+    async def chat(self, user_id: int, data: Data, now: datetime | None = None) -> AsyncGenerator[ChatEvent, None]:
         """Store the question, relay the upstream's answer token by token, store the answer.
 
         No database connection is held while tokens stream (a pool of 10 serves 1,000 streams).
@@ -365,7 +365,7 @@ class Service:
     def subscribe(self, user_id: int, last_event_id: int | None = None) -> Subscriber:
         return self.bus.subscribe(user_id, last_event_id)
 
-    async def events(self, sub: Subscriber) -> AsyncIterator[Event | None]:
+    async def events(self, sub: Subscriber) -> AsyncGenerator[Event | None, None]:
         """A subscriber's events; `None` is a keep-alive tick. Unsubscribes when closed."""
         try:
             backlog, sub.backlog = sub.backlog, []

@@ -22,7 +22,8 @@ class Query:
 
 
 schema = strawberry.Schema(query=Query)
-cached_schema = strawberry.Schema(query=Query, extensions=[ParserCache(), ValidationCache()])
+# Classes, not instances (deprecated): Strawberry builds one per request; the caches are shared.
+cached_schema = strawberry.Schema(query=Query, extensions=[ParserCache, ValidationCache])
 
 app = GraphQL(schema, graphql_ide=None)
 app_cached = GraphQL(cached_schema, graphql_ide=None)

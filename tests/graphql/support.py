@@ -170,12 +170,13 @@ FALLBACK_TOKENS = ["Spaced ", "repetition ", "works ", "because ", "forgetting "
 def running_upstream(tokens: int = 12) -> Iterator[str]:
     """The project's simulator (`upstream_sim`) when present; else a tiny stand-in serving the
     same OpenAI streaming format. Yields the base URL (…/v1)."""
+    simulator: Callable[..., contextlib.AbstractContextManager[Any]] | None
     try:
-        from upstream_sim.server import running_simulator  # type: ignore[import-not-found]
+        from upstream_sim.server import running_simulator as simulator
     except ImportError:
-        running_simulator = None
-    if running_simulator is not None:
-        with running_simulator(port=0, ttft_ms=5, inter_token_ms=1, tokens=tokens) as handle:
+        simulator = None
+    if simulator is not None:
+        with simulator(port=0, ttft_ms=5, inter_token_ms=1, tokens=tokens) as handle:
             url = str(handle.url).rstrip("/")
             yield url if url.endswith("/v1") else url + "/v1"
         return
