@@ -127,7 +127,9 @@ def run_journey(
             why = "timed out" if child.timed_out else f"exit status {child.returncode}"
             raise JourneyError(f"locust failed ({why}): {argv}\n{tail}")
         entries = json.loads(stats_path.read_text())
-        failures = read_failures(Path(prefix + "_failures.csv"))
+        failures = read_final_errors(Path(marks))
+        if failures is None:
+            failures = read_failures(Path(prefix + "_failures.csv"))
         exceptions = read_failures(Path(prefix + "_exceptions.csv"), count_key="Count")
         window = read_marks(Path(marks))
     finally:
@@ -162,6 +164,20 @@ def read_failures(path: Path, count_key: str = "Occurrences") -> list[dict[str, 
     return rows
 
 
+def read_final_errors(path: Path) -> list[dict[str, Any]] | None:
+    """The failures the lead process (master or local) listed in the marks as it exited, in
+    `read_failures`' shape; None without them. They are final, where locust's ``_failures.csv``
+    (rewritten once a second, not at exit) can miss the last second of failures."""
+    if not path.exists():
+        return None
+    marks = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    final = [m for m in marks if m["event"] == "errors" and m["role"] in ("master", "local")]
+    if not final:
+        return None
+    return [{"method": e.get("method"), "name": e.get("name"), "error": str(e.get("error") or ""),
+             "occurrences": int(e.get("occurrences") or 0)} for e in final[-1]["errors"]]
+
+
 def read_marks(path: Path) -> dict[str, Any] | None:
     """The measurement window from the locustfile's marks: its start and end (the reset and
     the stop of the master or local runner) and the CPU seconds every process spent in it."""
@@ -189,6 +205,11 @@ def read_marks(path: Path) -> dict[str, Any] | None:
 def classify(message: str) -> str:
     """The results-schema error kind of a locust failure message."""
     text = message.lower()
+    # the locustfile's own failures reach the statistics as CatchResponseError('HTTP 500'),
+    # CatchResponseError('graphql errors: …'): wrong answers, except HTTP 0 (no answer at all)
+    if text.startswith("catchresponseerror("):
+        no_answer = text.startswith(("catchresponseerror('http 0'", 'catchresponseerror("http 0"'))
+        return "read" if no_answer else "status"
     if "timeout" in text or "timed out" in text:
         return "timeout"
     if any(k in text for k in _CONNECT_MARKERS):

@@ -1,4 +1,5 @@
-"""The "journey" scenario for locust: a learner studying, through REST or GraphQL.
+"""The "journey" scenario for locust: a learner studying, through REST or GraphQL — and, with
+``STACKBENCH_LOCUST_MODE=request``, a closed loop of one request (the wrk scenarios without wrk).
 
 Each simulated user logs in once as a seeded user (``user00001`` …, password
 ``stackbench.seed.SEED_PASSWORD``; tokens are shared by the simulated users of one process that
@@ -22,9 +23,23 @@ A GraphQL answer with ``errors`` counts as a failure. Configuration comes from t
 
 After ``STACKBENCH_JOURNEY_WARMUP_S`` every locust process resets its statistics (logins and the
 ramp-up are left out; with ``--processes`` the master tells the workers when) and appends ``{"event": "reset", "pid", "role", "time", "cpu_s"}`` to the
-marks file; when the test stops it appends ``"stopping"``. With ``STACKBENCH_JOURNEY_DURATION_S``
+marks file; when the test stops it appends ``"stopping"``, and when it exits the master (or the
+only process) appends ``"errors"`` with its failures (``"errors": [{"method", "name", "error",
+"occurrences"}]``: locust's ``_failures.csv`` can miss the last second). With ``STACKBENCH_JOURNEY_DURATION_S``
 the master (or the only process) stops the run warmup + duration after the test started. `loadtests.journey` reads both: the
 measurement window and each process's CPU inside it.
+
+Modes (``STACKBENCH_LOCUST_MODE``; only the selected mode's User class is active, the other is
+abstract, so locust spawns no users of it):
+
+* ``journey`` (the default): `JourneyUser`, above.
+* ``request``: `RequestUser`, a closed loop without think time sending the one request that
+  ``STACKBENCH_LOCUST_SPEC`` describes — a `loadtests.wire.RequestSpec` as JSON (``method``,
+  ``path``, ``body``, ``headers``, ``ids``, ``expect_status``; `loadtests.locust_closed` writes
+  it), rendered per request by `RequestSpec.render` (``{id}``, ``{grade}``). A response whose
+  status is not ``expect_status`` is a failure (``HTTP <status>``); a request without a response
+  fails with locust's exception (connect, timeout, reset). The same warmup reset, stop and marks
+  apply. This mode does not import the seed module and SQLAlchemy (≈ 0.9 s of client CPU).
 """
 
 from __future__ import annotations
@@ -42,9 +57,18 @@ from gevent.lock import Semaphore
 from locust import between, constant, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import StatsError
 
-from loadtests.scenarios import GQL_CONFIG, GQL_DUE, GQL_LOGIN, GQL_REVIEW
-from stackbench.seed import SEED_PASSWORD
+from loadtests.wire import RequestSpec
+
+MODE = os.environ.get("STACKBENCH_LOCUST_MODE", "journey")
+if MODE not in ("journey", "request"):
+    raise ValueError(f"STACKBENCH_LOCUST_MODE must be 'journey' or 'request', got {MODE!r}")
+if MODE == "journey":  # the request mode does without the seed module and SQLAlchemy
+    from loadtests.scenarios import GQL_CONFIG, GQL_DUE, GQL_LOGIN, GQL_REVIEW
+    from stackbench.seed import SEED_PASSWORD
+else:
+    from loadtests.locust_closed import load_spec, status_failure
 
 GQL_DECKS = (
     "query Decks { decks(limit: 20) { items { id title description card_count created_at "
@@ -160,9 +184,35 @@ def _stopping(environment: Any, **_kwargs: Any) -> None:
     _mark(environment, "stopping")
 
 
+_environments: list[Any] = []  # the quit event carries no environment: kept from init
+
+
+@events.init.add_listener
+def _keep_environment(environment: Any, **_kwargs: Any) -> None:
+    _environments.append(environment)
+
+
+@events.quit.add_listener
+def _final_errors(**_kwargs: Any) -> None:
+    # locust rewrites its _failures.csv once a second and not at exit, so it can miss the last
+    # second of failures: the lead process lists them here, from the statistics the JSON holds
+    if not MARKS or not _environments:
+        return
+    environment = _environments[-1]
+    if environment.runner is None or _role(environment) == "worker":
+        return
+    rows = [{"method": e.method, "name": e.name, "error": StatsError.parse_error(e.error),
+             "occurrences": e.occurrences} for e in environment.runner.stats.errors.values()]
+    line = json.dumps({"event": "errors", "pid": os.getpid(), "role": _role(environment),
+                       "time": time.time(), "cpu_s": time.process_time(), "errors": rows})
+    with _marks_lock, open(MARKS, "a") as f:
+        f.write(line + "\n")
+
+
 class JourneyUser(FastHttpUser):
     """One learner: logs in, then studies its decks (see the module docstring)."""
 
+    abstract = MODE != "journey"
     wait_time = between(0, 2 * THINK_S) if THINK_S > 0 else constant(0)
 
     def on_start(self) -> None:
@@ -276,3 +326,31 @@ class JourneyUser(FastHttpUser):
             self.decks()
         if random.random() < CONFIG_SHARE:
             self.config()
+
+
+# -- the request mode -------------------------------------------------------------------------
+
+
+SPEC: RequestSpec | None = load_spec(os.environ["STACKBENCH_LOCUST_SPEC"]) if MODE == "request" else None
+# wrk asks for no compression; neither do we (FastHttpSession would ask for gzip, deflate, br)
+HEADERS = {"Accept-Encoding": "identity", **(SPEC.headers if SPEC else {})}
+_rng = random.Random()
+
+
+class RequestUser(FastHttpUser):
+    """One connection of a closed loop: the next request as soon as the last one answered."""
+
+    abstract = MODE != "request"
+    wait_time = constant(0)
+
+    @task
+    def send(self) -> None:
+        assert SPEC is not None
+        path, body = SPEC.render(_rng)
+        with self.client.request(SPEC.method, path, name=SPEC.path, headers=HEADERS,
+                                 data=body, catch_response=True) as r:
+            message = status_failure(r.status_code, SPEC.expect_status)
+            if message is not None:
+                r.failure(message)
+            elif r.status_code >= 400:
+                r.success()  # expected, though locust would call it an error

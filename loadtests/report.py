@@ -243,7 +243,9 @@ def scenario_sections(doc: dict[str, Any], charts: Path) -> list[Section]:
     sections = []
     ceiling = max((c.get("rps", 0.0) for c in doc.get("driver_ceilings", [])), default=None)
     for scenario in WRK_SCENARIOS:
-        cells = [c for c in cells_for(doc, scenario, "wrk")]
+        # wrk, or locust where wrk was missing (settings.closed_loop_driver says which)
+        driver = doc.get("settings", {}).get("closed_loop_driver", "wrk")
+        cells = [c for c in cells_for(doc, scenario, driver)]
         if not cells:
             continue
         cells.sort(key=lambda c: -(_summary(c, "rps").get("median") or 0))

@@ -137,6 +137,7 @@ class Bench:
     advance: Callable[[str], None] = lambda _: None
     refused: set[str] = field(default_factory=set)
     ceiling_rps: float | None = None
+    closed_driver: str = "wrk"  # "locust" where wrk is not installed (the report says so)
 
     # --- cells ---------------------------------------------------------------------------
     def cell(self, stack: Stack, scenario: str, driver: str, concurrency: int | None) -> dict[str, Any]:
@@ -236,7 +237,7 @@ class Bench:
                 user = self._user(stack, client)
             except (scenarios.VerificationFailed, httpx.HTTPError, KeyError) as exc:
                 for scenario in names:
-                    self.refuse(self.cell(stack, scenario, _driver(scenario, stack), None), f"login failed: {exc}")
+                    self.refuse(self.cell(stack, scenario, _driver(scenario, stack, self.closed_driver), None), f"login failed: {exc}")
                 return False
             for scenario in names:
                 if scenario in scenarios.WRK_SCENARIOS:
@@ -255,22 +256,34 @@ class Bench:
 
     def _wrk_scenario(self, stack: Stack, client: httpx.Client, load: measure.Load, scenario: str,
                       user: scenarios.BenchUser | None, floor_path: str | None) -> None:
-        profile = self.plan.profile
         levels = self.plan.concurrency(scenario, stack)
-        first = self.cell(stack, scenario, "wrk", levels[0])
+        driver = self.closed_driver
+        first = self.cell(stack, scenario, driver, levels[0])
         if first["status"] != "refused" and not first["samples"]:
             try:
                 scenarios.verify(scenario, stack.api, client, user, floor_path)
             except (scenarios.VerificationFailed, httpx.HTTPError, KeyError, ValueError) as exc:
                 for c in levels:
-                    self.refuse(self.cell(stack, scenario, "wrk", c), f"verification failed: {exc}")
+                    self.refuse(self.cell(stack, scenario, driver, c), f"verification failed: {exc}")
         spec = scenarios.request_spec(scenario, stack.api, user, floor_path)
         count = self.db.count_reviews if scenario == "review" else None
         for conc in levels:
-            cell = self.cell(stack, scenario, "wrk", conc)
+            cell = self.cell(stack, scenario, driver, conc)
             self.advance(cell["id"])
-            self.record(cell, partial(measure.closed_loop, load, spec, conc, profile.warmup_s,
-                                      profile.duration_s, count_rows=count))
+            self.record(cell, partial(self._closed_loop, load, spec, conc, count))
+            if cell["samples"] and cell["samples"][-1]["extra"].get("client_bound") and "client-bound" not in cell["flags"]:
+                cell["flags"].append("client-bound")
+
+    def _closed_loop(self, load: measure.Load, spec: scenarios.RequestSpec, connections: int,
+                     count: Callable[[], int] | None) -> dict[str, Any]:
+        profile = self.plan.profile
+        if self.closed_driver == "wrk":
+            return measure.closed_loop(load, spec, connections, profile.warmup_s, profile.duration_s, count_rows=count)
+        from loadtests.locust_closed import run_locust_closed
+
+        return measure.with_server_usage(load, partial(
+            run_locust_closed, load.url, spec, users=connections, duration_s=profile.duration_s,
+            warmup_s=profile.warmup_s, cpus=load.client_cpus, count_rows=count))
 
     def _chat(self, stack: Stack, client: httpx.Client, load: measure.Load, user: scenarios.BenchUser) -> None:
         first = self.cell(stack, "chat", "chat", self.plan.profile.chat_levels[0])
@@ -322,7 +335,7 @@ class Bench:
         from loadtests.openloop import find_sustainable_rate, run_open_loop
 
         profile = self.plan.profile
-        peak_cell = self.cell(stack, "card", "wrk", profile.primary_concurrency)
+        peak_cell = self.cell(stack, "card", self.closed_driver, profile.primary_concurrency)
         peak = (peak_cell["summary"].get("rps") or {}).get("median")
         if not peak:
             return
@@ -406,7 +419,7 @@ class Bench:
                 continue
             levels = self.plan.concurrency(scenario, stack) if scenario in scenarios.WRK_SCENARIOS else [None]
             for conc in levels:
-                cell = self.cell(stack, scenario, _driver(scenario, stack), conc)
+                cell = self.cell(stack, scenario, _driver(scenario, stack, self.closed_driver), conc)
                 if not cell["samples"]:
                     cell["status"], cell["error"] = "failed", str(exc)[:2000]
         self.save()
@@ -418,19 +431,19 @@ class Bench:
         with self.server(stack) as running:
             load = measure.Load(running.url, running.pid, self.client_cpus)
             spec = scenarios.request_spec("config", "floor", None, FLOORS[stack.impl].ready_path)
-            sample = measure.closed_loop(load, spec, profile.primary_concurrency, profile.warmup_s, profile.duration_s)
+            sample = self._closed_loop(load, spec, profile.primary_concurrency, None)
         self.ceiling_rps = sample["rps"]
         self.doc["driver_ceilings"] = [{
-            "driver": "wrk", "floor": stack.id, "rps": sample["rps"], "client_cpu_pct": sample["client_cpu_pct"],
+            "driver": self.closed_driver, "floor": stack.id, "rps": sample["rps"], "client_cpu_pct": sample["client_cpu_pct"],
             "server_cpu_pct": sample["server_cpu_pct"], "concurrency": profile.primary_concurrency,
-            "threads": 1, "note": "wrk -t1 on the client CPUs against the fastest floor; a cell above "
-                                  "a third of this rate is flagged client-bound"}]
+            "threads": 1, "note": f"{self.closed_driver} on the client CPUs against the fastest floor; a "
+                                  "cell above a third of this rate is flagged client-bound"}]
         self.save()
 
 
-def _driver(scenario: str, stack: Stack) -> str:
+def _driver(scenario: str, stack: Stack, closed: str = "wrk") -> str:
     if scenario in scenarios.WRK_SCENARIOS:
-        return "wrk"
+        return closed
     if scenario == "sse-fanout":
         return "sse" if stack.api == "rest" else "ws"
     return {"chat": "chat", "ws": "ws", "journey": "locust"}[scenario]
@@ -477,8 +490,10 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     chosen = PROFILES.get(profile)
     if chosen is None:
         raise SystemExit(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    if not wrk_available():
-        raise SystemExit("wrk is not installed: apt-get install -y wrk (the throughput driver)")
+    closed_driver = "wrk" if wrk_available() else "locust"
+    if closed_driver == "locust":
+        console.print("[yellow]wrk is not installed (apt-get install -y wrk): closed-loop cells run on "
+                      "locust, which is slower than most stacks here — expect client-bound flags[/yellow]")
     plan = make_plan(chosen, stack_ids=stacks, impls=impls, servers=servers, only=scenarios)
     subset = bool(stacks or impls or servers or scenarios)
     srv_cpus, cli_cpus = split_cpus(server_cpus, client_cpus)
@@ -504,12 +519,13 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         "database": db.describe(),
         "app": {"pool_size_per_worker": app_settings.pool_size, "pool_max_overflow": app_settings.pool_max_overflow,
                 "password_hash": "argon2id t=3 m=64MiB p=4 (library defaults)", "environment": "production"},
-        "subset": subset, "scenarios": plan.scenarios,
+        "subset": subset, "scenarios": plan.scenarios, "closed_loop_driver": closed_driver,
     }
     doc = results.new_document(run_id=run_id, profile=chosen.name, environment=env_doc, settings=settings)
     env = {"STACKBENCH_DSN": db.dsn, "STACKBENCH_UPSTREAM_URL": sim.url, "STACKBENCH_ENVIRONMENT": "production",
            "STACKBENCH_JWT_SECRET": secrets.token_urlsafe(32)}
-    bench = Bench(plan, doc, run_dir / "results.json", db, env, srv_cpus, cli_cpus, upstream, console)
+    bench = Bench(plan, doc, run_dir / "results.json", db, env, srv_cpus, cli_cpus, upstream, console,
+                  closed_driver=closed_driver)
     started = time.monotonic()
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -77,3 +77,16 @@ def test_a_server_that_dies_fails_its_cells_and_the_run_goes_on(tmp_path: Path, 
     assert dead["due"]["status"] == "failed" and "exited" in dead["due"]["error"]
     alive = _cells(doc, "graphql-uvicorn")
     assert all(c["status"] == "ok" for c in alive.values()), alive
+
+
+def test_without_wrk_the_run_uses_locust_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "wrk_available", lambda: False)
+    doc = _run(tmp_path, ["rest-uvicorn"], ["config", "review"])
+    assert doc["settings"]["closed_loop_driver"] == "locust"
+    assert doc["driver_ceilings"][0]["driver"] == "locust"
+    cells = _cells(doc, "rest-uvicorn")
+    assert {c["driver"] for c in cells.values()} == {"locust"}
+    assert all(c["status"] == "ok" and c["samples"][0]["requests"] > 0 for c in cells.values())
+    assert "wrk missing" in cells["config"]["samples"][0]["extra"]["note"]
+    writes = cells["review"]["samples"][0]["writes"]
+    assert writes["acknowledged"] > 0 and writes["lost"] == 0
