@@ -148,7 +148,7 @@ def test_the_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_the_client_process_renders_exactly_like_request_spec() -> None:
-    """The client process gets the spec as JSON (a WireSpec): same fields, same rendering."""
+    """The client process gets the spec as JSON (`spec_from_json`): same fields, same rendering."""
     user = BenchUser("user00001", "tok", deck_ids=[1, 2, 3], card_ids=list(range(1, 50)))
     specs = [request_spec(s, api, user) for api in ("rest", "graphql")
              for s in ("config", "card", "due", "review")]
