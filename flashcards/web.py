@@ -97,6 +97,13 @@ def malformed_json() -> MalformedRequest:
     return MalformedRequest("The request body is not valid JSON.")
 
 
+def unreadable_body() -> MalformedRequest:
+    """A body the server could not read: broken chunked framing, or the client left mid-body
+    (Werkzeug and gunicorn raise OSError from the input stream; it is the client's fault, so
+    400, never the 503 that `database_unavailable` would make of an OSError)."""
+    return MalformedRequest("The request body could not be read.")
+
+
 def unsupported_media_type(content_type: str | None) -> UnsupportedMediaType:
     return UnsupportedMediaType(
         f"The request body must be application/json, not {content_type or 'untyped'}."

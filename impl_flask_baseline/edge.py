@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from flask import Response, current_app, request
 from pydantic import BaseModel
+from werkzeug.exceptions import HTTPException
 
 from flashcards import web
 from flashcards._sync.service import Service
@@ -58,7 +59,14 @@ def check_declared_length() -> None:
 def read_body() -> bytes:
     """The body, at most `max_body_bytes` (a chunked body is counted as it is read)."""
     limit = state().settings.max_body_bytes
-    data = request.stream.read(limit + 1)
+    try:
+        data = request.stream.read(limit + 1)
+    except HTTPException:  # Werkzeug's own answers (ClientDisconnected: 400)
+        raise
+    except Exception:  # the server's error for broken chunked framing or a client gone mid-body:
+        # OSError from Werkzeug and gunicorn's NoMoreData, gunicorn's ParseException for a bad
+        # chunk size; left alone, the first would be a 503 ("database unavailable"), the second a 500
+        raise web.unreadable_body() from None
     if len(data) > limit:
         raise web.too_large(limit)
     return data

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -216,7 +216,12 @@ class GraphQLApp:
                 if limited is None:
                     return
                 receive = limited
-            await self.view(scope, receive, send)
+            try:
+                await self.view(scope, receive, send)
+            except ClientDisconnect:
+                # The client left while its body was read (or uvicorn already answered 400 for
+                # broken chunked framing): nobody to answer, and nothing went wrong here.
+                pass
             return
         if kind == "http":
             await self._other(scope, send, path)
@@ -236,7 +241,7 @@ class GraphQLApp:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return receive
+                return None  # http.disconnect: the client is gone, nobody to answer
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_body:

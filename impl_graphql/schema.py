@@ -9,7 +9,7 @@ the number of items.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -27,6 +27,9 @@ from strawberry.extensions import (
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.utils.aio import aclosing
 
 from flashcards.errors import DomainError, RateLimited
@@ -322,6 +325,26 @@ def annotate_error(error: GraphQLError) -> None:
 
 
 class StackbenchSchema(strawberry.Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        # One result, so never a subscription. Strawberry's HTTP view allows subscriptions on
+        # POST and GET (for its multipart transport) and, without that transport, runs one here
+        # as a query: "Cannot return null for non-nullable field Subscription.chat", a masked
+        # internal error. Without SUBSCRIPTION the view answers 400 ("subscriptions are not
+        # allowed when using POST"); subscriptions are served over WebSocket.
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES) - {OperationType.SUBSCRIPTION}
+        return await super().execute(
+            query, variable_values, context_value, root_value, operation_name, allowed, operation_extensions
+        )
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # Replaces Strawberry's default, which logs every error with a traceback (a wrong
         # password or a 404 is not a server problem). Strawberry calls this for every result

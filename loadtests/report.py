@@ -404,8 +404,34 @@ def reliability_section(doc: dict[str, Any]) -> Section:
     if rows:
         blocks.append(Table(["stack", "sample", "acknowledged", "stored", "in flight at cutoff", "none lost"], rows))
     checks = doc.get("checks") or {}
-    if checks:
-        blocks.append(Table(["check (test suite, same run)", "result"], [[k, str(v)] for k, v in sorted(checks.items())]))
+    named = {k: v for k, v in checks.items() if k != "reliability"}
+    if named:
+        blocks.append(Table(["check (test suite, same run)", "result"], [[k, str(v)] for k, v in sorted(named.items())]))
+    # The reliability suites (loadtests/reliability.py): one pytest run, counted from its JUnit XML.
+    rel = checks.get("reliability")
+    if isinstance(rel, dict):
+        if rel.get("status") == "error" or not rel.get("suites"):
+            blocks.append(f"Reliability suites: **could not run** (pytest exit code {rel.get('returncode')}); "
+                          "see `checks.reliability.output_tail` in the results.")
+        else:
+            t = rel.get("totals") or {}
+            found = rel.get("server_errors_found", 0)
+            blocks.append(
+                f"Reliability suites ({rel.get('command', 'pytest')}; profile {rel.get('profile', 'default')}, "
+                f"{_fmt(rel.get('wall_seconds'), 1)} s): **{rel.get('status')}**. {_fmt(t.get('tests'))} tests, "
+                f"{_fmt(t.get('passed'))} passed, {_fmt(t.get('failed'))} failed, {_fmt(t.get('skipped'))} skipped; "
+                f"{_fmt(rel.get('bad_inputs_tried'))} bad inputs tried, {_fmt(rel.get('faults_injected'))} faults "
+                f"injected, {'**' + _fmt(found) + '**' if found else '0'} server errors (5xx) found.")
+            suite_rows = [[name, f"`{s.get('path', '')}`", _fmt(s.get("tests")), _fmt(s.get("passed")),
+                           _fmt(s.get("failed")) if not s.get("failed") else f"**{_fmt(s.get('failed'))}**",
+                           _fmt(s.get("skipped")), _fmt(float(s.get("seconds") or 0), 1)]
+                          for name, s in rel["suites"].items()]
+            suite_rows.append(["total", "", _fmt(t.get("tests")), _fmt(t.get("passed")), _fmt(t.get("failed")),
+                               _fmt(t.get("skipped")), _fmt(float(t.get("seconds") or 0), 1)])
+            blocks.append(Table(["reliability suite", "path", "tests", "passed", "failed", "skipped", "seconds"], suite_rows))
+            if rel.get("failures"):
+                blocks.append("Failed: " + ", ".join(f"`{f}`" for f in rel["failures"][:10])
+                              + (f" and {len(rel['failures']) - 10} more" if len(rel["failures"]) > 10 else "") + ".")
     return Section("Reliability", blocks=blocks)
 
 

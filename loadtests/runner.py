@@ -465,6 +465,17 @@ def _run_checks(console: Console) -> dict[str, str]:
     return outcome
 
 
+def _run_reliability(console: Console) -> dict[str, Any]:
+    """Faults injected, bad inputs tried, parity: the suites behind the report's reliability
+    section, run now so the section describes this commit."""
+    from loadtests.reliability import run_reliability_checks
+
+    with console.status("reliability suites (faults, bad input, parity)…"):
+        summary = run_reliability_checks(REPO_ROOT)
+    console.print(f"reliability: {summary.get('status')}")
+    return summary
+
+
 def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[str, Any] | None:
     """pytest-benchmark over benchmarks/ (Pydantic v1 vs v2, json vs orjson, SM-2 step)."""
     target = out_dir / "micro.json"
@@ -541,6 +552,8 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         if chosen.micro and not subset:
             doc["micro"] = _run_micro(run_dir, srv_cpus, console)
         doc["checks"] = _run_checks(console) if not subset else {}
+        if not subset:
+            doc["checks"]["reliability"] = _run_reliability(console)
     finally:
         sim.stop()
         doc["finished_at"] = results.now_iso()
