@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         responses=COMMON,
         openapi_url="/openapi.json",
     )
+    # `/api/decks/` is no route (as in the Flask app), not a 307 whose Location echoes the
+    # client's Host header.
+    app.router.redirect_slashes = False
     for router in (health.router, auth.router, decks.router, cards.router, chat.router, events.router):
         app.include_router(router, prefix=API_PREFIX)
     problems.install(app)

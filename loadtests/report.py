@@ -297,7 +297,7 @@ def scenario_sections(doc: dict[str, Any], charts: Path) -> list[Section]:
             s.blocks.append(_line_chart(charts / f"{scenario}-concurrency.png", f"{scenario}: throughput against connections",
                                         series, "connections (log)", "requests per second", logx=True))
         if ceiling:
-            s.blocks.append(f"Driver ceiling in this run: {_fmt(ceiling)} req/s (wrk against the fastest floor); "
+            s.blocks.append(f"Driver ceiling in this run: {_fmt(ceiling)} req/s (the load generator against the fastest floor); "
                             "a cell above a third of it, or with the client CPU saturated, is flagged client-bound.")
         sections.append(s)
     return sections
@@ -439,8 +439,10 @@ def floors_section(doc: dict[str, Any]) -> Section:
     rows = [[c.get("driver", ""), c.get("floor", ""), _fmt(c.get("rps")), _fmt(c.get("client_cpu_pct"), 0)] for c in doc.get("driver_ceilings", [])]
     return Section("Floors and the load generator's headroom", blocks=[
         "Floors are a raw ASGI app, a raw WSGI app and each framework's bare hello-world on the same servers "
-        "(the config table above includes them). The driver's ceiling is wrk against the fastest floor in the same "
-        "run: a stack reaching more than a third of it would be measuring the client, and is flagged.",
+        "(the config table above includes them). The driver's ceiling is the load generator against the fastest "
+        "floor in the same run — the dedicated measurement first, then any floor cell that went faster (the driver "
+        "reached at least that rate): a stack reaching more than a third of it would be measuring the client, and "
+        "is flagged.",
         Table(["driver", "against", "req/s", "client CPU %"], rows),
     ])
 

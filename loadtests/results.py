@@ -83,6 +83,31 @@ def finish_cell(cell: dict[str, Any], ceiling_rps: float | None) -> dict[str, An
     return cell
 
 
+def refresh_ceiling(doc: dict[str, Any]) -> float | None:
+    """The driver's ceiling is at least the fastest floor cell it drove in this run: record that
+    cell when it beats the dedicated ceiling measurement, and re-flag every cell against it."""
+    ceilings = [float(c["rps"]) for c in doc.get("driver_ceilings", []) if _is_num(c.get("rps"))]
+    driver = doc.get("settings", {}).get("closed_loop_driver", "wrk")
+    floors = [c for c in doc.get("cells", []) if c.get("status") == "ok" and c.get("driver") == driver
+              and doc.get("stacks", {}).get(c.get("stack"), {}).get("kind") == "floor"
+              and (c.get("summary") or {}).get("rps")]
+    if floors:
+        best = max(floors, key=lambda c: c["summary"]["rps"]["median"])
+        rps = float(best["summary"]["rps"]["median"])
+        if not ceilings or rps > max(ceilings):
+            client = (best["summary"].get("client_cpu_pct") or {}).get("median")
+            doc["driver_ceilings"].append({
+                "driver": driver, "floor": best["stack"], "rps": rps, "client_cpu_pct": client,
+                "concurrency": best.get("concurrency"), "cell": best["id"],
+                "note": "the fastest floor cell of this run (median of its samples): the driver "
+                        "reached at least this rate"})
+            ceilings.append(rps)
+    ceiling = max(ceilings) if ceilings else None
+    for cell in doc.get("cells", []):
+        finish_cell(cell, ceiling)
+    return ceiling
+
+
 # --- validation ---------------------------------------------------------------------------
 def _is_num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

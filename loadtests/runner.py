@@ -549,6 +549,8 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
                 order = plan.stacks[rep % len(plan.stacks):] + plan.stacks[: rep % len(plan.stacks)]
                 for stack in order:
                     bench.run_stack(stack, rep)
+        results.refresh_ceiling(doc)
+        bench.save()
         if chosen.micro and not subset:
             doc["micro"] = _run_micro(run_dir, srv_cpus, console)
         doc["checks"] = _run_checks(console) if not subset else {}

@@ -50,6 +50,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     db = Database(settings)
     db.create_schema()
     db.dispose()
+    from stackbench.seed import SeedPlan, seed
+
+    seed(settings, SeedPlan(users=1, decks_per_user=0, cards_per_deck=0))  # user 1 exists: a
+    # forged token is refused for what it is, not because its user is missing
     return settings
 
 
@@ -91,6 +95,7 @@ def _forged_tokens(settings: Settings) -> dict[str, str]:
 
 def test_valid_token_is_accepted_and_forged_ones_are_not(app: tuple[str, Any], settings: Settings) -> None:
     impl, client = app
+    assert _me(impl, client, f"Bearer {security.issue_token(settings, 1)}") == (200, None)
     assert _me(impl, client, None)[1] == "UNAUTHENTICATED"
     assert _me(impl, client, "Basic dXNlcjpwYXNz")[1] == "UNAUTHENTICATED"
     for name, token in _forged_tokens(settings).items():
