@@ -108,17 +108,33 @@ def run_journey(
     # only a safety net
     run_time_s = math.ceil(warmup_s + duration_s) + RUN_TIME_MARGIN_S
     rate = spawn_rate or max(1.0, users / max(1.0, warmup_s / 4))
+    env_vars = journey_environment(api, seed_users, decks_per_user, warmup_s=warmup_s,
+                                   duration_s=duration_s, think_s=think_s, processes=processes)
+    sample, argv, user_exceptions = run_locust(url, env_vars, users=users, spawn_rate=rate,
+                                               run_time_s=run_time_s, duration_s=duration_s,
+                                               processes=processes, cpus=cpus, python=python)
+    sample["extra"].update({
+        "api": api, "users": users, "spawn_rate": rate, "processes": processes,
+        "think_s": think_s, "run_time_s": run_time_s, "warmup_s": warmup_s,
+        "cpus": sorted(set(cpus)) if cpus else None, "command": argv,
+        "user_exceptions": user_exceptions,
+    })
+    return sample
+
+
+def run_locust(url: str, env_vars: dict[str, str], *, users: int, spawn_rate: float,
+               run_time_s: int, duration_s: float, processes: int, cpus: Sequence[int] | None,
+               python: str, extra_args: Sequence[str] = ()) -> tuple[dict[str, Any], list[str], int]:
+    """One headless locust run of the locustfile (its mode set by `env_vars`), pinned to `cpus`:
+    (the sample of its measured window, the command, the user exceptions it raised)."""
     work = tempfile.mkdtemp(prefix="stackbench-locust-")
     try:
         prefix = os.path.join(work, "stats")
         marks = os.path.join(work, "marks.jsonl")
-        env = dict(os.environ)
-        env.update(journey_environment(api, seed_users, decks_per_user, warmup_s=warmup_s,
-                                       duration_s=duration_s, think_s=think_s,
-                                       processes=processes, marks=marks))
+        env = {**os.environ, **env_vars, "STACKBENCH_JOURNEY_MARKS": marks}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        argv = locust_command(url, users, rate, run_time_s, prefix, processes=processes,
-                              python=python)
+        argv = [*locust_command(url, users, spawn_rate, run_time_s, prefix, processes=processes,
+                                python=python), *extra_args]
         child = run_measured(argv, cpus=cpus, env=env, cwd=str(REPO_ROOT),
                              timeout=run_time_s + 90)
         stats_path = Path(prefix + ".json")
@@ -137,13 +153,7 @@ def run_journey(
     capacity = min(processes, len(set(cpus)) if cpus else (os.cpu_count() or 1))
     sample = to_sample(entries, failures, window, child, capacity=capacity,
                        fallback_duration_s=duration_s)
-    sample["extra"].update({
-        "api": api, "users": users, "spawn_rate": rate, "processes": processes,
-        "think_s": think_s, "run_time_s": run_time_s, "warmup_s": warmup_s,
-        "cpus": sorted(set(cpus)) if cpus else None, "command": argv,
-        "user_exceptions": sum(int(e.get("occurrences", 0)) for e in exceptions),
-    })
-    return sample
+    return sample, argv, sum(int(e.get("occurrences", 0)) for e in exceptions)
 
 
 # -- parsing ----------------------------------------------------------------------------------

@@ -21,25 +21,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from loadtests.accounting import run_measured
-from loadtests.journey import (
-    REPO_ROOT,
-    RUN_TIME_MARGIN_S,
-    JourneyError,
-    locust_command,
-    read_failures,
-    read_final_errors,
-    read_marks,
-    to_sample,
-)
+from loadtests.journey import RUN_TIME_MARGIN_S, run_locust
 from loadtests.wire import BODY_METHODS, RequestSpec
 
 NOTE = "locust closed loop (wrk missing): the client may be the bottleneck"
@@ -160,42 +146,20 @@ def _run_once(url: str, spec: RequestSpec, *, users: int, duration_s: float, war
         rate = max(1.0, users / max(1.0, warmup_s / 4))
     else:
         rate = float(max(1, users) * BURST_SPAWN_FACTOR)
-    work = tempfile.mkdtemp(prefix="stackbench-locust-closed-")
-    try:
-        prefix = os.path.join(work, "stats")
-        marks = os.path.join(work, "marks.jsonl")
-        env = dict(os.environ)
-        env.update(closed_environment(spec, warmup_s=warmup_s, duration_s=duration_s,
-                                      processes=processes, marks=marks))
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        # the class name too: a locustfile without the request mode fails instead of running
-        # the journey
-        argv = [*locust_command(url, users, rate, run_time_s, prefix, processes=processes,
-                                python=python), USER_CLASS]
-        child = run_measured(argv, cpus=cpus, env=env, cwd=str(REPO_ROOT),
-                             timeout=run_time_s + 90)
-        stats_path = Path(prefix + ".json")
-        if child.returncode != 0 or not stats_path.exists():
-            tail = "\n".join((child.stdout + child.stderr).splitlines()[-25:])
-            why = "timed out" if child.timed_out else f"exit status {child.returncode}"
-            raise JourneyError(f"locust failed ({why}): {argv}\n{tail}")
-        entries = json.loads(stats_path.read_text())
-        failures = read_final_errors(Path(marks))
-        if failures is None:
-            failures = read_failures(Path(prefix + "_failures.csv"))
-        exceptions = read_failures(Path(prefix + "_exceptions.csv"), count_key="Count")
-        window = read_marks(Path(marks))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    capacity = min(processes, len(set(cpus)) if cpus else (os.cpu_count() or 1))
-    sample = to_sample(entries, failures, window, child, capacity=capacity,
-                       fallback_duration_s=duration_s)
+    env_vars = closed_environment(spec, warmup_s=warmup_s, duration_s=duration_s,
+                                  processes=processes)
+    # the class name too: a locustfile without the request mode fails instead of running the
+    # journey
+    sample, argv, user_exceptions = run_locust(url, env_vars, users=users, spawn_rate=rate,
+                                               run_time_s=run_time_s, duration_s=duration_s,
+                                               processes=processes, cpus=cpus, python=python,
+                                               extra_args=[USER_CLASS])
     sample["extra"].update({
         "note": NOTE, "mode": "closed",
         "users": users, "connections": users, "spawn_rate": rate, "processes": processes,
         "run_time_s": run_time_s, "warmup_s": warmup_s,
         "method": spec.method, "path": spec.path, "expect_status": spec.expect_status,
         "cpus": sorted(set(cpus)) if cpus else None, "command": argv,
-        "user_exceptions": sum(int(e.get("occurrences", 0)) for e in exceptions),
+        "user_exceptions": user_exceptions,
     })
     return sample
