@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -135,7 +135,6 @@ class Bench:
     upstream: dict[str, Any]
     console: Console
     advance: Callable[[str], None] = lambda _: None
-    refused: set[str] = field(default_factory=set)
     ceiling_rps: float | None = None
     closed_driver: str = "wrk"  # "locust" where wrk is not installed (the report says so)
 
