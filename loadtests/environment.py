@@ -36,20 +36,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def virtualization() -> str | None:
+def _detect_virt(flag: str) -> str | None:
     tool = shutil.which("systemd-detect-virt")
-    if tool:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([tool], capture_output=True, text=True, timeout=5).stdout.strip()
-            if out:
-                return out
-    if " hypervisor" in _read("/proc/cpuinfo"):
+    if not tool:
+        return None
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run([tool, flag], capture_output=True, text=True, timeout=5).stdout.strip()
+        return None if out in ("", "none") else out
+    return None
+
+
+def virtualization() -> str | None:
+    """The hypervisor and the container, as far as they can be told ("docker in vm (…)"): a
+    container inside a VM is common, and the VM is what shares its cores with others."""
+    vm = _detect_virt("--vm")
+    if vm is None and " hypervisor" in _read("/proc/cpuinfo"):
         vendor = _read("/sys/class/dmi/id/sys_vendor").strip()
         product = _read("/sys/class/dmi/id/product_name").strip()
-        if "qemu" in (vendor + product).lower() or "kvm" in (vendor + product).lower():
-            return "kvm"
-        return "vm" + (f" ({vendor or product})" if vendor or product else "")
-    return "none"
+        name = (vendor + " " + product).strip()
+        if "qemu" in name.lower() or "kvm" in name.lower():
+            vm = "kvm"
+        else:  # no DMI (Firecracker, for one): say what the kernel calls itself
+            vm = f"vm ({name or 'hypervisor flag; kernel ' + platform.release()})"
+    container = _detect_virt("--container")
+    if vm and container:
+        return f"{container} in {vm}"
+    return vm or container or "none"
 
 
 def memory_bytes() -> int:
