@@ -480,6 +480,7 @@ class RunningServer:
         self.pin = pin
         self.proc: subprocess.Popen[bytes] | None = None
         self.pgid: int | None = None
+        self._seen: dict[int, psutil.Process] = {}
         self._log: Any = None
         self.log_path: Path | None = None
         self.command: list[str] = []
@@ -529,7 +530,7 @@ class RunningServer:
             start_new_session=True,
             preexec_fn=preexec if self.pin == "affinity" else None,
         )
-        self.pgid = self.proc.pid  # a new session: the leader's pid is the group id
+        self.adopt()
         try:
             self.wait_ready(timeout)
         except BaseException:
@@ -561,31 +562,49 @@ class RunningServer:
         )
 
     def processes(self) -> list[psutil.Process]:
-        """The server's live process tree (master first), zombies excluded."""
+        """The server's live process tree (master first), zombies excluded; every process seen
+        is remembered, so `stop()` still finds a worker that later leaves the tree."""
         if self.proc is None:
             return []
         try:
             root = psutil.Process(self.proc.pid)
             tree = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             return []
         alive = []
         for p in tree:
             with contextlib.suppress(psutil.Error):
                 if p.status() != psutil.STATUS_ZOMBIE:
                     alive.append(p)
+                    self._seen.setdefault(p.pid, p)
         return alive
 
+    def adopt(self) -> None:
+        """Track the group of the launched leader (`self.proc`): its pid is the group id (a new
+        session), and its tree is remembered from now on."""
+        assert self.proc is not None
+        self.pgid = self.proc.pid
+        self._seen = {}
+        self.processes()
+
     def group_members(self) -> list[psutil.Process]:
-        """Live (non-zombie) processes still in the server's process group."""
+        """Live (non-zombie) processes of the server's group that this handle has seen: the
+        leader's tree now, and earlier members that left it. No scan of the machine: a process
+        that exits meanwhile is simply not a member any more."""
         if self.pgid is None:
             return []
-        members = []
-        for p in psutil.process_iter(["pid", "status"]):
-            with contextlib.suppress(psutil.Error):
-                if p.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(p.pid) == self.pgid:
-                    members.append(p)
-        return members
+        members: dict[int, psutil.Process] = {p.pid: p for p in self.processes()}
+        for pid, p in list(self._seen.items()):
+            if pid in members:
+                continue
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE and os.getpgid(pid) == self.pgid:
+                    members[pid] = p
+                    continue
+            except (psutil.Error, OSError):  # gone between the check and the question
+                pass
+            del self._seen[pid]
+        return list(members.values())
 
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -596,20 +615,20 @@ class RunningServer:
         return ""
 
     def stop(self, grace_s: float = 10.0, *, keep_log: bool = False) -> None:
-        """Terminate the whole process group: SIGTERM, then SIGKILL after ``grace_s``."""
+        """Terminate the whole process group: SIGTERM, then SIGKILL after ``grace_s``.
+
+        The leader is not reaped until the end (its zombie keeps the group id from being
+        reused), so a last SIGKILL to the group reaches any member this handle never saw."""
         if self.proc is None:
             return
-        tree = self.processes()  # also catches workers that left the group
+        tree = self.group_members()  # also catches workers that left the group
         pgid = self.pgid
-        if pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGTERM)
+        self._signal_group(signal.SIGTERM)
         start = time.monotonic()
         resent = start
         while time.monotonic() - start < grace_s:
-            self.proc.poll()
             survivors = self._survivors(tree)
-            if self.proc.returncode is not None and not survivors:
+            if self._leader_exited() and not survivors:
                 break
             if time.monotonic() - resent >= 1.0:
                 # a worker still booting runs its master's signal handlers (gunicorn) and
@@ -620,15 +639,14 @@ class RunningServer:
                         with contextlib.suppress(psutil.Error):
                             p.terminate()
             time.sleep(0.05)
-        survivors = self._survivors(tree)
-        if survivors:
-            if pgid is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pgid, signal.SIGKILL)
-            for p in survivors:
-                with contextlib.suppress(psutil.Error):
-                    p.kill()
-            psutil.wait_procs(survivors, timeout=5)
+        if pgid is not None and self.proc.returncode is None:
+            self._signal_group(signal.SIGKILL)  # members never seen, or deaf to SIGTERM
+        for p in self._survivors(tree):
+            with contextlib.suppress(psutil.Error):
+                p.kill()  # members that moved to a group of their own
+        deadline = time.monotonic() + 5.0
+        while self._survivors(tree) and time.monotonic() < deadline:
+            time.sleep(0.02)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         if self._log is not None:
@@ -641,12 +659,29 @@ class RunningServer:
         if left:
             raise ServerError(f"{self.spec.server}: processes left behind: {[p.pid for p in left]}")
 
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self.pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+
+    def _leader_exited(self) -> bool:
+        """Whether the leader has exited, without reaping it (WNOWAIT)."""
+        assert self.proc is not None
+        if self.proc.returncode is not None:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return self.proc.poll() is not None
+
     def _survivors(self, tree: Sequence[psutil.Process]) -> list[psutil.Process]:
         alive: dict[int, psutil.Process] = {p.pid: p for p in self.group_members()}
         for p in tree:
             with contextlib.suppress(psutil.Error):
                 if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
                     alive.setdefault(p.pid, p)
+        if self._leader_exited():
+            alive.pop(self.proc.pid if self.proc else -1, None)  # a zombie until wait()
         return list(alive.values())
 
 
