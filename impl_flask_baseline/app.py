@@ -8,6 +8,7 @@ from flask import Flask, Response, request
 
 from flashcards import web
 from flashcards._sync.service import Service
+from flashcards.runtime import apply_gc_policy
 from flashcards.settings import Settings, get_settings
 from impl_flask_baseline import auth, cards, chat, decks, events, health, problems
 from impl_flask_baseline.cors import Cors
@@ -56,4 +57,5 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             cors.decorate(request.headers.get("Origin"), response.headers)
         return response
 
+    apply_gc_policy()  # flashcards.runtime: the same GC policy for every stack
     return app

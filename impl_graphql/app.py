@@ -31,6 +31,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from flashcards._async.service import Service
 from flashcards.errors import NotFound, PayloadTooLarge, Unauthenticated
 from flashcards.models import ConfigOut
+from flashcards.runtime import apply_gc_policy
 from flashcards.settings import Settings, get_settings
 from flashcards.web import CORS_ALLOW_HEADERS, SECURITY_HEADER_PAIRS, Message, Receive, Scope, Send
 from impl_graphql.context import Context, authorization_from_params
@@ -320,7 +321,9 @@ async def _too_large(send: Send, limit: int) -> None:
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> GraphQLApp:
     """The ASGI app. `service`: use this one (tests); the app then leaves closing it to you."""
-    return GraphQLApp(settings or get_settings(), service)
+    app = GraphQLApp(settings or get_settings(), service)
+    apply_gc_policy()  # flashcards.runtime: the same GC policy for every stack
+    return app
 
 
 def settings_for_report(settings: Settings | None = None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from flashcards._async.service import Service
+from flashcards.runtime import apply_gc_policy
 from flashcards.settings import Settings, get_settings
 from flashcards.web import CORS_ALLOW_HEADERS
 from impl_rest import auth, cards, chat, decks, events, health, problems
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             allow_headers=CORS_ALLOW_HEADERS,
         )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    apply_gc_policy()  # flashcards.runtime: the same GC policy for every stack
     return app
 
 

@@ -11,6 +11,8 @@ import strawberry
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, ValidationCache
 
+from flashcards.runtime import apply_gc_policy
+
 QUERY_PATH = "/?query=%7Bmessage%7D"
 
 
@@ -27,3 +29,5 @@ cached_schema = strawberry.Schema(query=Query, extensions=[ParserCache, Validati
 
 app = GraphQL(schema, graphql_ide=None)
 app_cached = GraphQL(cached_schema, graphql_ide=None)
+
+apply_gc_policy()  # the same GC policy as the apps (flashcards.runtime)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from flashcards.runtime import apply_gc_policy
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -35,3 +37,6 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         more_body = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
+
+
+apply_gc_policy()  # the same GC policy as the apps (flashcards.runtime)
