@@ -1,7 +1,8 @@
-"""The results JSON, schema version 1 (RESULTS_SCHEMA.md): build, validate, load, save.
+"""The results JSON, schema version 2 (RESULTS_SCHEMA.md): build, validate, load, save.
 
 A document is plain JSON data (dicts and lists) from start to end: the runner fills it cell by
-cell and saves it after every cell, so an interrupted run still leaves a valid document.
+cell and saves it after every cell, so an interrupted run still leaves a valid document. Its
+types (and their validation) are loadtests/model.py's; `load_run` returns the typed `Run`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtests import stats
+from loadtests import model, stats
 
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "failed", "refused", "skipped")
+SCHEMA_VERSION = model.SCHEMA_VERSION
+STATUSES = model.CELL_STATUSES
 FLAGS = ("client-bound", "noisy", "errors", "writes-mismatch")
-DRIVERS = ("wrk", "openloop", "locust", "chat", "sse", "ws")
+DRIVERS = model.DRIVERS
 LATENCY_KEYS = ("p50", "p90", "p99", "p99_9", "max")
 ERROR_KEYS = ("connect", "read", "write", "timeout", "status")
 
@@ -113,90 +114,10 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_sample(where: str, sample: Any, problems: list[str]) -> None:
-    if not isinstance(sample, Mapping):
-        problems.append(f"{where}: not an object")
-        return
-    for key in ("requests", "duration_s", "rps"):
-        if not _is_num(sample.get(key)):
-            problems.append(f"{where}.{key}: not a number ({sample.get(key)!r})")
-    latency = sample.get("latency_ms")
-    if not isinstance(latency, Mapping):
-        problems.append(f"{where}.latency_ms: missing")
-    else:
-        for key in LATENCY_KEYS:
-            if key in latency and latency[key] is not None and not _is_num(latency[key]):
-                problems.append(f"{where}.latency_ms.{key}: not a number")
-    errors = sample.get("errors")
-    if not isinstance(errors, Mapping) or not all(_is_num(v) for v in errors.values()):
-        problems.append(f"{where}.errors: must map kinds to counts")
-    for key in ("server_cpu_pct", "server_peak_rss_bytes", "client_cpu_pct"):
-        if sample.get(key) is not None and not _is_num(sample[key]):
-            problems.append(f"{where}.{key}: not a number")
-    writes = sample.get("writes")
-    if writes is not None and (not isinstance(writes, Mapping) or "acknowledged" not in writes or "stored" not in writes):
-        problems.append(f"{where}.writes: needs acknowledged and stored")
-    if not isinstance(sample.get("extra", {}), Mapping):
-        problems.append(f"{where}.extra: not an object")
-
-
 def validate(doc: Any) -> list[str]:
-    """Every way `doc` departs from schema version 1 (an empty list: valid)."""
-    problems: list[str] = []
-    if not isinstance(doc, Mapping):
-        return ["document: not a JSON object"]
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        problems.append(f"schema_version: {doc.get('schema_version')!r}, expected {SCHEMA_VERSION}")
-    for key, kind in (("run_id", str), ("profile", str), ("started_at", str), ("environment", dict),
-                      ("settings", dict), ("driver_ceilings", list), ("cells", list), ("stacks", dict)):
-        if not isinstance(doc.get(key), kind):
-            problems.append(f"{key}: missing or not a {kind.__name__}")
-    if problems:
-        return problems
-    machine = doc["environment"].get("machine") or {}
-    for key in ("cpu_model", "cores", "memory_bytes", "kernel"):
-        if key not in machine:
-            problems.append(f"environment.machine.{key}: missing")
-    for key in ("python", "packages", "git"):
-        if key not in doc["environment"]:
-            problems.append(f"environment.{key}: missing")
-    for i, ceiling in enumerate(doc["driver_ceilings"]):
-        if not isinstance(ceiling, Mapping) or not _is_num(ceiling.get("rps")):
-            problems.append(f"driver_ceilings[{i}]: needs a numeric rps")
-    seen: set[str] = set()
-    for i, cell in enumerate(doc["cells"]):
-        where = f"cells[{i}]"
-        if not isinstance(cell, Mapping):
-            problems.append(f"{where}: not an object")
-            continue
-        where = f"cells[{cell.get('id', i)}]"
-        for key in ("id", "stack", "scenario", "driver", "mode", "status", "samples", "summary", "flags"):
-            if key not in cell:
-                problems.append(f"{where}.{key}: missing")
-        if cell.get("id") in seen:
-            problems.append(f"{where}: duplicate id")
-        seen.add(str(cell.get("id")))
-        if cell.get("status") not in STATUSES:
-            problems.append(f"{where}.status: {cell.get('status')!r} not in {STATUSES}")
-        if cell.get("driver") not in DRIVERS:
-            problems.append(f"{where}.driver: {cell.get('driver')!r} not in {DRIVERS}")
-        if cell.get("mode") not in ("closed", "open"):
-            problems.append(f"{where}.mode: {cell.get('mode')!r}")
-        if cell.get("stack") not in doc["stacks"]:
-            problems.append(f"{where}.stack: {cell.get('stack')!r} not described in stacks")
-        if cell.get("status") == "ok" and not cell.get("samples"):
-            problems.append(f"{where}: status ok without samples")
-        if cell.get("status") in ("failed", "refused") and not cell.get("error"):
-            problems.append(f"{where}: status {cell.get('status')} without an error message")
-        for j, sample in enumerate(cell.get("samples") or []):
-            _check_sample(f"{where}.samples[{j}]", sample, problems)
-        for key, summary in (cell.get("summary") or {}).items():
-            if not isinstance(summary, Mapping) or not {"median", "ci95", "cv", "n"} <= summary.keys():
-                problems.append(f"{where}.summary.{key}: needs median, ci95, cv, n")
-    for sid, info in doc["stacks"].items():
-        if not isinstance(info, Mapping) or not {"impl", "server", "kind", "workers", "settings", "command"} <= info.keys():
-            problems.append(f"stacks.{sid}: needs impl, server, kind, workers, settings, command")
-    return problems
+    """Every way `doc` departs from the schema (an empty list: valid): the typed model
+    (loadtests/model.py) is built from it; schema-1 documents are upgraded first."""
+    return model.problems(doc)
 
 
 def check(doc: Any) -> dict[str, Any]:
@@ -235,3 +156,8 @@ def load(path: Path | str, *, strict: bool = True) -> dict[str, Any]:
         path = path / "results.json"
     doc = json.loads(path.read_text())
     return check(doc) if strict else dict(doc)
+
+
+def load_run(path: Path | str) -> model.Run:
+    """A results JSON as the typed `Run` (schema 1 upgraded)."""
+    return model.Run.from_json(load(path, strict=False))
