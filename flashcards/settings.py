@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     graphql_max_depth: int = 8
     graphql_max_aliases: int = 30
+    # The most list items a GraphQL operation may return, estimated before execution from page
+    # sizes × nesting (impl_graphql.cost); and the largest response body (JSON bytes).
+    graphql_max_cost: int = Field(default=5000, ge=1)
+    graphql_max_response_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     graphql_introspection: bool = True
     graphql_max_subscriptions_per_connection: int = 32
 

@@ -160,13 +160,21 @@ def select_cards(owner_id: int, deck_id: int, limit: int, after_id: int | None) 
     return stmt.order_by(cards.c.id).limit(limit + 1)
 
 
-def select_cards_of_decks(owner_id: int, deck_ids: Sequence[int]) -> Select[Any]:
-    """Batch load for GraphQL DataLoaders: one statement whatever the number of decks."""
-    return (
-        select(*CARD_COLUMNS)
-        .where(cards.c.owner_id == owner_id, cards.c.deck_id.in_(deck_ids))
-        .order_by(cards.c.deck_id, cards.c.id)
-    )
+def select_cards_of_decks(owner_id: int, deck_ids: Sequence[int], limit: int | None = None) -> Select[Any]:
+    """Batch load for GraphQL DataLoaders: one statement whatever the number of decks.
+    `limit`: at most that many cards per deck, oldest first (a window function)."""
+    where = (cards.c.owner_id == owner_id, cards.c.deck_id.in_(deck_ids))
+    if limit is not None:
+        return _first_per(CARD_COLUMNS, where, cards.c.deck_id, cards.c.id, limit)
+    return select(*CARD_COLUMNS).where(*where).order_by(cards.c.deck_id, cards.c.id)
+
+
+def _first_per(columns: Sequence[Any], where: Sequence[Any], group: Any, order: Any, limit: int) -> Select[Any]:
+    """The first `limit` rows of each `group` in `order`: row_number() over a partition."""
+    rank = func.row_number().over(partition_by=group, order_by=order).label("rank_in_group")
+    inner = select(*columns, rank).where(*where).subquery()
+    outer = [inner.c[c.name] for c in columns]
+    return select(*outer).where(inner.c.rank_in_group <= limit).order_by(inner.c[group.name], inner.c.rank_in_group)
 
 
 def select_due(
@@ -284,12 +292,11 @@ def select_reviews(card_id: int, limit: int, before_id: int | None) -> Select[An
     return stmt.order_by(reviews.c.id.desc()).limit(limit + 1)
 
 
-def select_reviews_of_cards(user_id: int, card_ids: Sequence[int]) -> Select[Any]:
-    return (
-        select(*REVIEW_COLUMNS)
-        .where(reviews.c.user_id == user_id, reviews.c.card_id.in_(card_ids))
-        .order_by(reviews.c.card_id, reviews.c.id.desc())
-    )
+def select_reviews_of_cards(user_id: int, card_ids: Sequence[int], limit: int | None = None) -> Select[Any]:
+    where = (reviews.c.user_id == user_id, reviews.c.card_id.in_(card_ids))
+    if limit is not None:  # at most `limit` per card, newest first
+        return _first_per(REVIEW_COLUMNS, where, reviews.c.card_id, reviews.c.id.desc(), limit)
+    return select(*REVIEW_COLUMNS).where(*where).order_by(reviews.c.card_id, reviews.c.id.desc())
 
 
 def count_reviews(card_id: int) -> Select[Any]:

@@ -35,6 +35,7 @@ from flashcards.runtime import apply_gc_policy
 from flashcards.settings import Settings, get_settings
 from flashcards.web import CORS_ALLOW_HEADERS, SECURITY_HEADER_PAIRS, Message, Receive, Scope, Send
 from impl_graphql.context import Context, authorization_from_params
+from impl_graphql.cost import RESPONSE_TOO_LARGE
 from impl_graphql.schema import StackbenchSchema, build_schema, schema_settings
 from impl_graphql.types import Config, ConfigFeatures, ConfigLimits, ConfigSm2
 
@@ -115,6 +116,18 @@ def decode_json(data: str | bytes) -> object:
     return value
 
 
+def too_large_response(limit: int) -> bytes:
+    """The body that replaces a result over `graphql_max_response_bytes`."""
+    return orjson.dumps({
+        "data": None,
+        "errors": [{
+            "message": f"The response would be larger than {limit} bytes: ask for smaller pages "
+            "(`limit`) or fewer fields.",
+            "extensions": {"code": RESPONSE_TOO_LARGE, "max_bytes": limit},
+        }],
+    })
+
+
 class ViewHooks:
     """What the ASGI view and the FastAPI router (`impl_graphql.router`) both override: token
     auth on `connection_init`, orjson both ways. Listed before Strawberry's base class."""
@@ -130,12 +143,17 @@ class ViewHooks:
         # Text, not bytes: WebSocket messages must be text frames for graphql-ws clients.
         return orjson.dumps(data).decode()
 
+    max_response_bytes: int = Settings.model_fields["graphql_max_response_bytes"].default
+
     def create_response(
         self,
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        response = Response(orjson.dumps(response_data), media_type="application/json")
+        body = orjson.dumps(response_data)
+        if len(body) > self.max_response_bytes:
+            body = too_large_response(self.max_response_bytes)
+        response = Response(body, media_type="application/json")
         if sub_response.status_code:
             response.status_code = sub_response.status_code
         return response
@@ -147,6 +165,7 @@ class GraphQLView(ViewHooks, GraphQL[Context, None]):
     def __init__(self, schema: StackbenchSchema, holder: ServiceHolder, **options: Any) -> None:
         super().__init__(schema, **options)
         self.holder = holder
+        self.max_response_bytes = holder.settings.graphql_max_response_bytes
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         holder = self.holder
@@ -342,4 +361,5 @@ def settings_for_report(settings: Settings | None = None) -> dict[str, Any]:
         "json": "orjson (encode and decode)",
         "service_keepalive_loop": False,
         "max_body_bytes": settings.max_body_bytes,
+        "max_response_bytes": settings.graphql_max_response_bytes,
     }

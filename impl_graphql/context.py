@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from impl_graphql.types import Config
 
 MAX_ID = 2**63 - 1
+T = TypeVar("T")
 
 
 class Loaders:
@@ -33,8 +34,8 @@ class Loaders:
         self._ctx = ctx
         self._cache = cache
         self._deck: DataLoader[int, DeckOut | None] | None = None
-        self._cards: DataLoader[int, list[CardOut]] | None = None
-        self._reviews: DataLoader[int, list[ReviewOut]] | None = None
+        self._cards: DataLoader[tuple[int, int], list[CardOut]] | None = None
+        self._reviews: DataLoader[tuple[int, int], list[ReviewOut]] | None = None
 
     @property
     def deck(self) -> DataLoader[int, DeckOut | None]:
@@ -48,26 +49,42 @@ class Loaders:
         return self._deck
 
     @property
-    def cards_of_deck(self) -> DataLoader[int, list[CardOut]]:
+    def cards_of_deck(self) -> DataLoader[tuple[int, int], list[CardOut]]:
+        """Keys: (deck id, limit); one statement per distinct limit in a batch."""
         if self._cards is None:
             ctx = self._ctx
 
-            async def load(ids: list[int]) -> list[list[CardOut]]:
-                return await ctx.service.cards_of_decks(ctx.user_id, ids)
+            async def load(keys: list[tuple[int, int]]) -> list[list[CardOut]]:
+                return await _per_limit(keys, lambda ids, n: ctx.service.cards_of_decks(ctx.user_id, ids, n))
 
             self._cards = DataLoader(load_fn=load, cache=self._cache)
         return self._cards
 
     @property
-    def reviews_of_card(self) -> DataLoader[int, list[ReviewOut]]:
+    def reviews_of_card(self) -> DataLoader[tuple[int, int], list[ReviewOut]]:
+        """Keys: (card id, limit)."""
         if self._reviews is None:
             ctx = self._ctx
 
-            async def load(ids: list[int]) -> list[list[ReviewOut]]:
-                return await ctx.service.reviews_of_cards(ctx.user_id, ids)
+            async def load(keys: list[tuple[int, int]]) -> list[list[ReviewOut]]:
+                return await _per_limit(keys, lambda ids, n: ctx.service.reviews_of_cards(ctx.user_id, ids, n))
 
             self._reviews = DataLoader(load_fn=load, cache=self._cache)
         return self._reviews
+
+
+async def _per_limit(
+    keys: list[tuple[int, int]], fetch: Callable[[list[int], int], Awaitable[list[list[T]]]]
+) -> list[list[T]]:
+    """Group (parent id, limit) keys by limit: usually one group, so one statement."""
+    by_limit: dict[int, list[int]] = {}
+    for ident, limit in keys:
+        by_limit.setdefault(limit, []).append(ident)
+    found: dict[tuple[int, int], list[T]] = {}
+    for limit, ids in by_limit.items():
+        for ident, rows in zip(ids, await fetch(ids, limit), strict=True):
+            found[(ident, limit)] = rows
+    return [found[k] for k in keys]
 
 
 class Context:

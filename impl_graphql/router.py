@@ -56,9 +56,11 @@ def graphql_router(
             long_lived=connection.scope["type"] == "websocket",
         )
 
-    return StackbenchGraphQLRouter(
+    router = StackbenchGraphQLRouter(
         build_schema(settings),
         path=path,
         context_getter=context_getter,
         **{**view_options(settings), **router_options},
     )
+    router.max_response_bytes = settings.graphql_max_response_bytes
+    return router

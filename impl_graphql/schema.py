@@ -51,6 +51,7 @@ from flashcards.models import (
 from flashcards.settings import Settings
 from flashcards.web import database_unavailable
 from impl_graphql.context import parse_id
+from impl_graphql.cost import cost_limit_rule
 from impl_graphql.types import (
     Card,
     CardInput,
@@ -373,6 +374,7 @@ def extensions_for(settings: Settings) -> list[Any]:
             max_depth=settings.graphql_max_depth, should_ignore=_ignore_introspection
         ).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+        cost_limit_rule(settings.graphql_max_cost),
     ]
     if not settings.graphql_introspection:
         rules.extend(DisableIntrospection().validation_rules)
@@ -410,6 +412,8 @@ def schema_settings(settings: Settings) -> dict[str, Any]:
         "max_tokens": MAX_TOKENS,
         "max_depth": settings.graphql_max_depth,
         "max_aliases": settings.graphql_max_aliases,
+        "max_cost": settings.graphql_max_cost,
+        "max_response_bytes": settings.graphql_max_response_bytes,
         "introspection": settings.graphql_introspection,
         "resolvers": "async def only (over flashcards._async.Service)",
         "dataloaders": "deck, cards_of_deck, reviews_of_card (per request over HTTP; "

@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from flashcards.models import CardOut, ChatMessageOut, DeckOut, ReviewOut
+from flashcards.models import (
+    PAGE_DEFAULT,
+    CardOut,
+    ChatMessageOut,
+    DeckOut,
+    PageIn,
+    ReviewOut,
+    parse,
+)
 
 if TYPE_CHECKING:
     from impl_graphql.context import Context
@@ -31,6 +39,11 @@ if TYPE_CHECKING:
     Info = strawberry.Info[Context, None]
 else:
     Info = strawberry.Info
+
+
+def nested_limit(limit: int) -> int:
+    """A nested list's `limit`: the REST page rule (1..PAGE_MAX), BAD_USER_INPUT otherwise."""
+    return parse(PageIn, {"limit": limit}).limit
 
 
 # --- outputs ----------------------------------------------------------------------------------
@@ -60,10 +73,11 @@ class Deck:
 
     @strawberry.field(
         graphql_type=list[Annotated["Card", strawberry.lazy("impl_graphql.types")]],
-        description="Every card of the deck, oldest first (batched: one query for all decks).",
+        description="The deck's first `limit` cards, oldest first (batched: one query for all "
+        "decks). Page through the rest with `cards(deck_id, cursor)`.",
     )
-    async def cards(self, info: Info) -> list[CardOut]:
-        return await info.context.loaders.cards_of_deck.load(int(self.id))
+    async def cards(self, info: Info, limit: int = PAGE_DEFAULT) -> list[CardOut]:
+        return await info.context.loaders.cards_of_deck.load((int(self.id), nested_limit(limit)))
 
 
 @strawberry.type(description="A card and its SM-2 schedule (REST: CardOut).")
@@ -88,10 +102,11 @@ class Card:
 
     @strawberry.field(
         graphql_type=list[Annotated["Review", strawberry.lazy("impl_graphql.types")]],
-        description="Every review of the card, newest first (batched: one query for all cards).",
+        description="The card's `limit` newest reviews (batched: one query for all cards). "
+        "Page through the rest with `reviews(card_id, cursor)`.",
     )
-    async def reviews(self, info: Info) -> list[ReviewOut]:
-        return await info.context.loaders.reviews_of_card.load(int(self.id))
+    async def reviews(self, info: Info, limit: int = PAGE_DEFAULT) -> list[ReviewOut]:
+        return await info.context.loaders.reviews_of_card.load((int(self.id), nested_limit(limit)))
 
 
 @strawberry.type(description="A card's SM-2 state before or after a review (REST: ScheduleOut).")

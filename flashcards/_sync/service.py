@@ -290,17 +290,21 @@ class Service:
         found = {r.id: q.deck_out(r) for r in rows}
         return [found.get(i) for i in deck_ids]
 
-    def cards_of_decks(self, user_id: int, deck_ids: Sequence[int]) -> list[list[CardOut]]:
+    def cards_of_decks(
+        self, user_id: int, deck_ids: Sequence[int], limit: int | None = None
+    ) -> list[list[CardOut]]:
         with self.db.connect() as conn:
-            rows = (conn.execute(q.select_cards_of_decks(user_id, list(deck_ids)))).all()
+            rows = (conn.execute(q.select_cards_of_decks(user_id, list(deck_ids), limit))).all()
         grouped: dict[int, list[CardOut]] = {i: [] for i in deck_ids}
         for r in rows:
             grouped[r.deck_id].append(q.card_out(r))
         return [grouped[i] for i in deck_ids]
 
-    def reviews_of_cards(self, user_id: int, card_ids: Sequence[int]) -> list[list[ReviewOut]]:
+    def reviews_of_cards(
+        self, user_id: int, card_ids: Sequence[int], limit: int | None = None
+    ) -> list[list[ReviewOut]]:
         with self.db.connect() as conn:
-            rows = (conn.execute(q.select_reviews_of_cards(user_id, list(card_ids)))).all()
+            rows = (conn.execute(q.select_reviews_of_cards(user_id, list(card_ids), limit))).all()
         grouped: dict[int, list[ReviewOut]] = {i: [] for i in card_ids}
         for r in rows:
             grouped[r.card_id].append(q.review_out(r))

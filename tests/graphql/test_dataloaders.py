@@ -13,7 +13,7 @@ from tests.graphql.conftest import register
 from tests.graphql.support import InProcessDriver
 
 NESTED = """
-{ decks(limit: 100) { items { id title cards { id front reviews { grade schedule { interval_days } }
+{ decks(limit: 10) { items { id title cards(limit: 10) { id front reviews(limit: 10) { grade schedule { interval_days } }
   deck { id } } } } }
 """
 
