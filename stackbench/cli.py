@@ -12,11 +12,19 @@ from rich.console import Console
 from flashcards.settings import Settings
 from stackbench import postgres
 from stackbench.database import resolve_dsn
+from stackbench.names import UnknownName, check_bench, check_serve
 
 console = Console()
 app = typer.Typer(help="stackbench: one domain, three stacks, measured honestly.", no_args_is_help=True)
 db_app = typer.Typer(help="The database: a private PostgreSQL server, schema and seed data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+err_console = Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def refuse(message: str) -> typer.Exit:
+    """One line on stderr and exit status 2 (a usage error), no traceback."""
+    err_console.print(f"error: {message}", markup=False)
+    return typer.Exit(2)
 
 DsnOption = Annotated[
     str | None,
@@ -85,7 +93,7 @@ def db_seed(
 @app.command()
 def serve(
     impl: Annotated[str, typer.Option(help="flask | rest | graphql")] = "rest",
-    server: Annotated[str, typer.Option(help="Server name (see `stackbench servers`).")] = "uvicorn",
+    server: Annotated[str, typer.Option(help="Server name (see `stackbench stacks`).")] = "uvicorn",
     workers: Annotated[int, typer.Option(min=1)] = 1,
     port: Annotated[int, typer.Option()] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
@@ -97,6 +105,10 @@ def serve(
     """Serve one implementation under one server, with database, seed data and upstream."""
     from stackbench.serve import run
 
+    try:
+        check_serve(impl, server)
+    except UnknownName as exc:
+        raise refuse(str(exc)) from None
     run(impl=impl, server=server, workers=workers, port=port, host=host, dsn=resolve_dsn(dsn),
         seed_users=seed_users, upstream_port=upstream_port, upstream_url=upstream_url, console=console)
 
@@ -131,9 +143,25 @@ def bench(
     """Run the benchmark matrix (stacks × scenarios) and write a results JSON."""
     from loadtests.runner import main as run_bench
 
+    try:
+        check_bench(profile=profile, impls=impl, servers_=server, scenarios_=scenario, stacks_=stack)
+    except UnknownName as exc:
+        raise refuse(str(exc)) from None
     run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
               dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
               client_cpus=client_cpus, latest=latest)
+
+
+@app.command()
+def stacks() -> None:
+    """List the stacks `bench --stack` measures: implementation, server and API of each."""
+    from loadtests.stacks import STACKS
+
+    rows = [("stack", "impl", "server", "api", "kind"),
+            *((s.id, s.impl, s.server, s.api, s.kind) for s in STACKS.values())]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 @app.command()
