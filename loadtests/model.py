@@ -391,7 +391,8 @@ def _setup_from_stack(info: Mapping[str, Any], sample: Mapping[str, Any] | None,
     server = str(info.get("server") or conf.get("server") or "?")
     workers = info.get("workers")
     workers = int(workers) if isinstance(workers, int) and not isinstance(workers, bool) else 1
-    master = server.startswith("gunicorn") or conf.get("package") == "gunicorn"
+    # gunicorn and granian serve from worker processes under a main process
+    master = server.startswith(("gunicorn", "granian")) or conf.get("package") in ("gunicorn", "granian")
     seen = ((sample or {}).get("extra") or {}).get("server") or {}
     processes = workers
     if isinstance(seen.get("max_processes"), int) and seen["max_processes"] > 0:
@@ -404,11 +405,21 @@ def _setup_from_stack(info: Mapping[str, Any], sample: Mapping[str, Any] | None,
             "cores": [int(c) for c in cores], "gc_policy": None, "inferred": True}
 
 
+def _locust_mean(by_name: Any) -> float | None:
+    """The request-weighted mean of locust's per-endpoint means (schema 1 kept only those)."""
+    if not isinstance(by_name, Mapping):
+        return None
+    rows = [(_num(r.get("mean_ms")), _num(r.get("requests"))) for r in by_name.values()
+            if isinstance(r, Mapping)]
+    total = sum(n for m, n in rows if m is not None and n)
+    return sum(m * n for m, n in rows if m is not None and n) / total if total else None
+
+
 def upgrade_v1(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A schema-1 document as schema 2 (a new document; the input is not changed).
 
-    Moves what version 1 kept elsewhere to the version-2 fields: wrk's mean latency
-    (extra.latency_mean_ms → latency_ms.mean), the server's CPU seconds and process count
+    Moves what version 1 kept elsewhere to the version-2 fields: the mean latency (wrk's
+    extra.latency_mean_ms, locust's per-endpoint means weighted by requests → latency_ms.mean), the server's CPU seconds and process count
     (extra.server.cpu_s / max_processes), the closed loop's concurrency onto each sample, and a
     cell `setup` inferred from the stack's description (setup.inferred = true: schema 1 did not
     record what was launched). PSS was not measured in version 1 and stays absent."""
@@ -425,6 +436,8 @@ def upgrade_v1(doc: Mapping[str, Any]) -> dict[str, Any]:
             latency = sample.get("latency_ms")
             if isinstance(latency, dict) and latency.get("mean") is None:
                 mean = _num(extra.get("latency_mean_ms"))
+                if mean is None:
+                    mean = _locust_mean(extra.get("requests_by_name"))
                 if mean is not None:
                     latency["mean"] = mean
             server: dict[str, Any] = extra["server"] if isinstance(extra.get("server"), dict) else {}
