@@ -5,7 +5,10 @@
   the peak of the RSS summed over all processes. Workers that appear during the window (a
   re-spawned worker) are counted from zero; a process that exits loses at most one sampling
   interval of CPU. Summed RSS counts pages shared between forked workers once per process —
-  an upper bound, as `ps` would report it.
+  an upper bound, as `ps` would report it. PSS and USS (psutil ``memory_full_info``: shared
+  pages divided among the processes that map them / pages only that process maps) are read every
+  ``memory_every`` samples (about every 0.6 s: reading smaps costs more than a stat) and at the
+  window's ends; their peaks over the window, summed over all processes, are the fair totals.
 * `steal_snapshot` / `steal_pct`: the hypervisor's steal time from /proc/stat.
 * `run_measured` runs a child (the load generator) to completion and reads its CPU time from
   ``os.wait4``'s rusage: exact, including all of its threads.
@@ -119,6 +122,9 @@ class TreeUsage:
     steal_pct: float | None
     steal_pct_by_cpu: dict[int, float] = field(default_factory=dict)
     busy_pct_by_cpu: dict[int, float] = field(default_factory=dict)
+    peak_pss_bytes: int | None = None  # max over memory samples of the PSS summed over processes
+    peak_uss_bytes: int | None = None  # the same for USS
+    memory_samples: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +140,9 @@ class TreeUsage:
             "steal_pct": self.steal_pct,
             "steal_pct_by_cpu": {str(k): v for k, v in self.steal_pct_by_cpu.items()},
             "busy_pct_by_cpu": {str(k): v for k, v in self.busy_pct_by_cpu.items()},
+            "peak_pss_bytes": self.peak_pss_bytes,
+            "peak_uss_bytes": self.peak_uss_bytes,
+            "memory_samples": self.memory_samples,
         }
 
 
@@ -158,9 +167,10 @@ class ProcessTreeMonitor:
             usage = monitor.end()
     """
 
-    def __init__(self, pid: int, interval: float = 0.15) -> None:
+    def __init__(self, pid: int, interval: float = 0.15, memory_every: int = 4) -> None:
         self.pid = pid
         self.interval = interval
+        self.memory_every = max(1, memory_every)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -169,6 +179,9 @@ class ProcessTreeMonitor:
         self._window_wall_start: float | None = None
         self._stat_before: CpuStat | None = None
         self._peak_rss = 0
+        self._peak_pss: int | None = None
+        self._peak_uss: int | None = None
+        self._memory_samples = 0
         self._max_processes = 0
         self._samples = 0
         self.errors = 0
@@ -208,10 +221,13 @@ class ProcessTreeMonitor:
         except psutil.NoSuchProcess:
             return []
 
-    def sample(self) -> None:
-        """Read CPU times and RSS of every live process of the tree (thread-safe)."""
+    def sample(self, *, memory: bool | None = None) -> None:
+        """Read CPU times and RSS of every live process of the tree (thread-safe); PSS and USS
+        too on every ``memory_every``-th sample (or when ``memory`` is True)."""
         with self._lock:
             rss_total = 0
+            pss_total = uss_total = 0
+            full = memory if memory is not None else self._samples % self.memory_every == 0
             alive = 0
             for proc in self._tree():
                 try:
@@ -219,6 +235,10 @@ class ProcessTreeMonitor:
                         key = (proc.pid, proc.create_time())
                         times = proc.cpu_times()
                         rss = proc.memory_info().rss
+                    if full:
+                        info = proc.memory_full_info()
+                        pss_total += int(getattr(info, "pss", 0))
+                        uss_total += int(info.uss)
                 except psutil.Error:
                     continue
                 tracked = self._tracked.get(key)
@@ -239,6 +259,10 @@ class ProcessTreeMonitor:
                 rss_total += rss
                 alive += 1
             self._peak_rss = max(self._peak_rss, rss_total)
+            if full and alive:
+                self._peak_pss = max(self._peak_pss or 0, pss_total)
+                self._peak_uss = max(self._peak_uss or 0, uss_total)
+                self._memory_samples += 1
             self._max_processes = max(self._max_processes, alive)
             self._samples += 1
 
@@ -247,20 +271,22 @@ class ProcessTreeMonitor:
         with self._lock:
             self._tracked.clear()
             self._peak_rss = 0
+            self._peak_pss = self._peak_uss = None
+            self._memory_samples = 0
             self._max_processes = 0
             self._samples = 0
             self._window_wall_start = None  # the first sample takes every process as it is
             born_after = time.time()
             self._window_start = time.monotonic()
             self._stat_before = steal_snapshot()
-        self.sample()
+        self.sample(memory=True)
         with self._lock:
             # from now on a process not seen yet and created after begin() counts from zero
             self._window_wall_start = born_after
 
     def end(self) -> TreeUsage:
         """Close the window (one last sample) and return what the tree used in it."""
-        self.sample()
+        self.sample(memory=True)
         with self._lock:
             if self._window_start is None:
                 raise RuntimeError("end() without begin()")
@@ -282,6 +308,9 @@ class ProcessTreeMonitor:
                 steal_pct=steal_pct(self._stat_before, stat_after),
                 steal_pct_by_cpu=steal_by_cpu(self._stat_before, stat_after),
                 busy_pct_by_cpu=busy_by_cpu(self._stat_before, stat_after),
+                peak_pss_bytes=self._peak_pss,
+                peak_uss_bytes=self._peak_uss,
+                memory_samples=self._memory_samples,
             )
 
 

@@ -34,12 +34,12 @@ class Load:
 
 
 def wrk_job(load: Load, spec: RequestSpec, connections: int, duration_s: float, *,
-            writes: bool = False) -> WrkJob:
+            writes: bool = False, threads: int = 1) -> WrkJob:
     """The wrk run that sends `spec` (the Lua script follows from the request's shape)."""
     script = "post_json" if spec.body is not None else ("get_ids" if spec.ids else "get")
     return WrkJob(
         url=load.url + (spec.path if script == "get" else "/"),
-        connections=connections, duration_s=duration_s, threads=1, script=script,
+        connections=connections, duration_s=duration_s, threads=threads, script=script,
         path=spec.path if script != "get" else None, ids=list(spec.ids) if spec.ids else None,
         body=spec.body, method=spec.method if script != "get" else None, headers=spec.headers,
         cpus=load.client_cpus, writes=writes,
@@ -47,10 +47,31 @@ def wrk_job(load: Load, spec: RequestSpec, connections: int, duration_s: float, 
 
 
 def _with_server(sample: dict[str, Any], monitor: ProcessTreeMonitor) -> dict[str, Any]:
+    """The server tree's usage over the window: CPU % and seconds, peak RSS (summed: an upper
+    bound), peak PSS and USS (the fair memory figures), processes alive."""
     usage = monitor.end()
     sample["server_cpu_pct"] = usage.cpu_pct
+    sample["server_cpu_s"] = usage.cpu_s
     sample["server_peak_rss_bytes"] = usage.peak_rss_bytes
+    sample["server_pss_bytes"] = usage.peak_pss_bytes
+    sample["server_uss_bytes"] = usage.peak_uss_bytes
+    sample["server_processes"] = usage.max_processes
     sample.setdefault("extra", {})["server"] = usage.as_dict()
+    return sample
+
+
+SERVER_FIELDS = ("server_cpu_pct", "server_cpu_s", "server_peak_rss_bytes", "server_pss_bytes",
+                 "server_uss_bytes", "server_processes")
+
+
+def closed_fields(sample: dict[str, Any], concurrency: int) -> dict[str, Any]:
+    """The fields every closed-loop sample carries (RESULTS_SCHEMA v2): its concurrency, the
+    latency mean beside the percentiles (wrk and locust report it), errors.timeout."""
+    sample["concurrency"] = concurrency
+    latency = sample.setdefault("latency_ms", {})
+    if latency.get("mean") is None:
+        latency["mean"] = (sample.get("extra") or {}).get("latency_mean_ms")
+    sample.setdefault("errors", {}).setdefault("timeout", 0)
     return sample
 
 
@@ -77,16 +98,17 @@ def settled(count_rows: Callable[[], int], timeout_s: float = 10.0) -> int:
 
 
 def closed_loop(load: Load, spec: RequestSpec, connections: int, warmup_s: float, duration_s: float,
-                *, count_rows: Callable[[], int] | None = None) -> dict[str, Any]:
+                *, count_rows: Callable[[], int] | None = None, threads: int = 1) -> dict[str, Any]:
     """wrk at `connections` for `duration_s` after a discarded warmup. For a write scenario
     `count_rows` reads the table the writes land in: stored = rows after − rows before."""
     if warmup_s > 0:
-        wrk_job(load, spec, connections, warmup_s).run()
+        wrk_job(load, spec, connections, warmup_s, threads=threads).run()
     before = settled(count_rows) if count_rows else None
     with ProcessTreeMonitor(load.server_pid) as monitor:
         monitor.begin()
-        sample = wrk_job(load, spec, connections, duration_s, writes=count_rows is not None).run()
-        sample = _with_server(sample, monitor)
+        sample = wrk_job(load, spec, connections, duration_s, writes=count_rows is not None,
+                         threads=threads).run()
+        sample = closed_fields(_with_server(sample, monitor), connections)
     if count_rows is not None and before is not None:
         stored = settled(count_rows) - before
         acked = int(sample["writes"]["acknowledged"] or 0)
@@ -129,7 +151,7 @@ def chat(load: Load, token: str, api: str, clients: int, timeout_s: float,
         "latency_ms": {k: total.get(k) for k in ("p50", "p90", "p99", "p99_9", "max")},
         "errors": {str(k): int(v) for k, v in out["errors"].items()},
         "client_cpu_pct": child.cpu_pct,
-        **{k: usage_sample[k] for k in ("server_cpu_pct", "server_peak_rss_bytes")},
+        **{k: usage_sample[k] for k in SERVER_FIELDS},
         "extra": {
             "driver": "chat", "clients": clients, "completed": out["completed"],
             "errors": out["errors"], "ttft_ms": ttft, "total_ms": total, "tokens": out["tokens"],
@@ -172,7 +194,9 @@ def fanout(load: Load, token: str, api: str, transport: str, subscribers: int, e
                    "lost": int(out["lost"]), "publish": int(out["publish_errors"]),
                    "not_connected": int(subscribers - connected)},
         "client_cpu_pct": child.cpu_pct,
-        "server_cpu_pct": held.cpu_pct, "server_peak_rss_bytes": held.peak_rss_bytes,
+        "server_cpu_pct": held.cpu_pct, "server_cpu_s": held.cpu_s,
+        "server_peak_rss_bytes": held.peak_rss_bytes, "server_pss_bytes": held.peak_pss_bytes,
+        "server_uss_bytes": held.peak_uss_bytes, "server_processes": held.max_processes,
         "extra": {
             "driver": transport, **{k: out[k] for k in (
                 "subscribers", "connected", "connect_s", "connects_per_s", "connect_ms", "published",

@@ -32,7 +32,7 @@ The client is Python, so `run_open_loop` runs it in a separate process pinned to
 (``python -m loadtests.openloop --json …``) and takes its CPU time from ``os.wait4``
 (`loadtests.accounting.run_measured`), like the wrk driver.
 
-`find_sustainable_rate` searches the highest offered rate that meets a p99 objective (with few
+`find_sustainable_rate` (loadtests/ratesearch.py) searches the highest offered rate that meets a p99 objective (with few
 errors and the rate actually achieved): the figure TechEmpower #1227 asks for instead of a peak.
 """
 
@@ -57,13 +57,17 @@ from urllib.parse import urlsplit
 from hdrh.histogram import HdrHistogram
 
 from loadtests.accounting import ChildResult, run_measured
+from loadtests.ratesearch import (  # noqa: F401 (the search moved there; re-exported)
+    ACHIEVED_MIN,
+    MAX_ERROR_RATE,
+    find_sustainable_rate,
+    judge,
+)
 from loadtests.stats import LATENCY_KEYS, latency_block
 from loadtests.wire import RequestSpec, http_request
 
 LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS = 1, 60_000_000, 3
-ACHIEVED_MIN = 0.95  # achieved / target below this: the sample did not run at its rate
 LAG_LIMIT_MS = 10.0  # scheduler lateness p99 above this: the client could not keep its plan
-MAX_ERROR_RATE = 0.01  # sustainable-rate search: errors / requests sent must stay below this
 ERROR_KEYS = ("connect", "read", "write", "timeout", "status")
 START_LEAD_S = 0.05  # the plan starts this long after the driver is ready
 SLEEP_MIN_S = 0.0006  # the scheduler's shortest sleep (one uvloop timer tick)
@@ -597,85 +601,6 @@ def parse_child(child: ChildResult, cpus: Sequence[int] | None = None) -> dict[s
         "cpus": sorted(set(cpus)) if cpus else None,
     })
     return sample
-
-
-# -- the sustainable rate ---------------------------------------------------------------------
-
-
-def judge(sample: Mapping[str, Any], rate: float, objective_p99_ms: float, *,
-          max_error_rate: float = MAX_ERROR_RATE, min_achieved: float = ACHIEVED_MIN) -> list[str]:
-    """Why a probe at ``rate`` fails the objective (an empty list: it meets it)."""
-    reasons: list[str] = []
-    extra = sample.get("extra") or {}
-    errors = sum(int(v) for v in (sample.get("errors") or {}).values())
-    attempted = max(int(extra.get("planned") or 0), int(sample.get("requests") or 0) + errors, 1)
-    p99 = (sample.get("latency_ms") or {}).get("p99")
-    if p99 is None:
-        reasons.append("no responses")
-    elif p99 > objective_p99_ms:
-        reasons.append(f"p99 {p99:.1f} ms > {objective_p99_ms:g} ms")
-    if errors / attempted >= max_error_rate:
-        reasons.append(f"errors {errors}/{attempted}")
-    achieved = extra.get("achieved_fraction")
-    if achieved is None:
-        achieved = float(sample.get("rps") or 0.0) / rate
-    if achieved < min_achieved:
-        reasons.append(f"achieved {achieved:.1%} of {rate:g}/s")
-    if extra.get("client_lagging"):
-        reasons.append("client lagging its schedule")
-    return reasons
-
-
-def find_sustainable_rate(
-    measure: Callable[[float], dict[str, Any]],
-    peak_rps: float,
-    objective_p99_ms: float,
-    *,
-    probes: int = 6,
-    low_fraction: float = 0.0,
-    high_fraction: float = 1.0,
-    max_error_rate: float = MAX_ERROR_RATE,
-    min_achieved: float = ACHIEVED_MIN,
-) -> dict[str, Any]:
-    """Bisect over fractions of ``peak_rps`` for the highest offered rate whose sample meets
-    ``objective_p99_ms`` with errors below ``max_error_rate`` and ≥ ``min_achieved`` of the rate.
-
-    ``measure(rate)`` runs one open-loop sample (typically `run_open_loop` against a fresh
-    server) and returns it. The first probe is at the middle of [low, high]; each probe halves
-    the interval (6 probes: 1/64 of the range). Returns ``{"rate", "fraction", "peak_rps",
-    "objective_p99_ms", "probes": [{"rate", "fraction", "ok", "reasons", "sample"}...],
-    "client_limited"}``; ``rate`` is None when no probe met the objective. ``client_limited``:
-    some probe failed because the client lagged its schedule (the search then measured the
-    client, not the server).
-    """
-    if peak_rps <= 0 or probes < 1 or not 0 <= low_fraction < high_fraction:
-        raise ValueError("need peak_rps > 0, probes >= 1, 0 <= low_fraction < high_fraction")
-    lo, hi = low_fraction, high_fraction
-    best: float | None = None
-    history: list[dict[str, Any]] = []
-    for _ in range(probes):
-        fraction = (lo + hi) / 2
-        rate = peak_rps * fraction
-        sample = measure(rate)
-        reasons = judge(sample, rate, objective_p99_ms, max_error_rate=max_error_rate,
-                        min_achieved=min_achieved)
-        ok = not reasons
-        history.append({"rate": rate, "fraction": fraction, "ok": ok, "reasons": reasons,
-                        "p99_ms": (sample.get("latency_ms") or {}).get("p99"),
-                        "rps": sample.get("rps"), "sample": sample})
-        if ok:
-            best = fraction if best is None else max(best, fraction)
-            lo = fraction
-        else:
-            hi = fraction
-    return {
-        "rate": None if best is None else peak_rps * best,
-        "fraction": best,
-        "peak_rps": peak_rps,
-        "objective_p99_ms": objective_p99_ms,
-        "probes": history,
-        "client_limited": any("client lagging its schedule" in p["reasons"] for p in history),
-    }
 
 
 # -- command line --------------------------------------------------------------------------------
