@@ -1,15 +1,23 @@
 """Compare two results documents cell by cell (``stackbench compare A.json B.json``).
 
-For every cell id in both runs, its per-sample throughput (``rps``) and tail latency
-(``latency_ms.p99``) are compared: the ratio of the medians (B / A), a two-sided Mann–Whitney U
-p-value (n ≥ 4 a side) and a Welch t p-value (n ≥ 2 a side) from `loadtests.stats`. As asv does,
-a change is called only when it is both significant and large enough: p < ``alpha`` (the
-Mann–Whitney p where it exists, else Welch's) AND |ratio − 1| ≥ ``min_change`` (5% by default).
-With a single sample on either side nothing is judged ("n too small"): one fresh server start and
-one load run is one sample (FIELD-NOTES), and one sample has no spread to test against.
+For every cell id in both runs, each chosen metric (``rps`` and ``p99_ms`` by default; any name
+in `loadtests.model.METRICS`) is compared: the ratio of the medians (B / A), a two-sided
+Mann–Whitney U p-value (n ≥ 4 a side) and a Welch t p-value (n ≥ 2 a side) from
+`loadtests.stats`. As asv does, a change is called only when it is both significant and large
+enough: p < ``alpha`` (the Mann–Whitney p where it exists, else Welch's) AND
+|ratio − 1| ≥ ``min_change`` (5% by default). With a single sample on either side nothing is
+judged ("n too small"): one fresh server start and one load run is one sample, and one sample
+has no spread to test against.
 
 Cells found in one document only are listed as such; a cell that did not run ("failed",
-"refused", "skipped") is listed with its status and not judged.
+"refused", "skipped") is listed with its status and not judged — but a cell that ran in A and
+failed in B is a regression for the gate ("broken").
+
+The gate (`gate`) turns rows into an exit status: 1 when a cell is worse (or, with
+``fail_on="change"``, changed either way), else 0. `fingerprint_differences` names what differs
+between the machines/software of two runs (CPU model, cores, Python, package versions, profile,
+CPU pinning): the CLI warns, or with ``--strict`` refuses (exit 2), when it is not empty.
+Rendering is in `loadtests.compare_render`.
 """
 
 from __future__ import annotations
@@ -19,22 +27,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rich.table import Table
-
-from loadtests import stats
+from loadtests import model, stats
 
 MIN_CHANGE = 0.05
 ALPHA = 0.05
+DEFAULT_METRICS = ("rps", "p99_ms")
+# Short names a user types: `--metric p99` is `p99_ms`.
+ALIASES = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "mean": "mean_ms", "latency": "p99_ms",
+           "throughput": "rps", "cpu": "cpu_ms_per_request", "rss": "peak_rss"}
 
 Verdict = Literal["better", "worse", "no change", "n too small", "no data"]
 Presence = Literal["both", "only A", "only B"]
+FailOn = Literal["worse", "change", "never"]
+
+
+def metric_name(name: str) -> str:
+    """The model's metric name for what a user typed (`p99` → `p99_ms`); KeyError if unknown."""
+    key = ALIASES.get(name, name)
+    if key not in model.METRICS:
+        known = ", ".join([*ALIASES, *model.METRICS])
+        raise KeyError(f"unknown metric {name!r}; known: {known}")
+    return key
 
 
 @dataclass(frozen=True)
 class MetricChange:
     """One metric of one cell, A against B."""
 
-    metric: str  # "rps" (higher is better) | "p99_ms" (lower is better)
+    metric: str  # a name in model.METRICS ("rps": higher is better, "p99_ms": lower is better)
     a: tuple[float, ...]
     b: tuple[float, ...]
     median_a: float | None
@@ -55,6 +75,13 @@ class MetricChange:
     def n_b(self) -> int:
         return len(self.b)
 
+    def as_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "n_a": self.n_a, "n_b": self.n_b, "median_a": self.median_a,
+                "median_b": self.median_b, "ratio": self.ratio, "p": self.p, "test": self.test,
+                "mann_whitney_p": self.mann_whitney_p, "welch_p": self.welch_p,
+                "significant": self.significant, "verdict": self.verdict,
+                "a": list(self.a), "b": list(self.b)}
+
 
 @dataclass(frozen=True)
 class CompareRow:
@@ -62,32 +89,61 @@ class CompareRow:
     presence: Presence
     status_a: str | None
     status_b: str | None
-    rps: MetricChange | None = None
-    p99: MetricChange | None = None
+    metrics: tuple[MetricChange, ...] = ()
     flags_a: tuple[str, ...] = ()
     flags_b: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    def metric(self, name: str) -> MetricChange | None:
+        return next((m for m in self.metrics if m.metric == name), None)
+
+    @property
+    def rps(self) -> MetricChange | None:
+        return self.metric("rps")
+
+    @property
+    def p99(self) -> MetricChange | None:
+        return self.metric("p99_ms")
+
     @property
     def significant(self) -> bool:
-        return any(m is not None and m.significant for m in (self.rps, self.p99))
+        return any(m.significant for m in self.metrics)
+
+    @property
+    def broken(self) -> bool:
+        """Ran in A, did not run in B (crashed, refused): a regression nothing can measure."""
+        return self.presence == "both" and self.status_a == "ok" and self.status_b != "ok"
 
     @property
     def verdict(self) -> str:
-        """One word for the cell: the throughput verdict, else the latency one."""
+        """One word for the cell: the first significant metric's verdict, else the first one's."""
         if self.presence != "both":
             return self.presence
-        for metric in (self.rps, self.p99):
-            if metric is not None and metric.significant:
+        if self.broken:
+            return "broken"
+        for metric in self.metrics:
+            if metric.significant:
                 return metric.verdict
-        if self.rps is not None:
-            return self.rps.verdict
-        return "no data"
+        return self.metrics[0].verdict if self.metrics else "no data"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.cell_id, "presence": self.presence, "status_a": self.status_a,
+                "status_b": self.status_b, "verdict": self.verdict, "broken": self.broken,
+                "flags_a": list(self.flags_a), "flags_b": list(self.flags_b), "notes": list(self.notes),
+                "metrics": {m.metric: m.as_json() for m in self.metrics}}
 
 
-def _values(cell: Mapping[str, Any], key: str) -> tuple[float, ...]:
-    values = (stats.sample_value(key, s) for s in cell.get("samples") or [])
-    return tuple(v for v in values if v is not None and math.isfinite(v))
+def _values(cell: Mapping[str, Any], metric: str) -> tuple[float, ...]:
+    read = model.METRICS[metric].read
+    out = []
+    for raw in cell.get("samples") or []:
+        try:
+            value = read(model.Sample.model_validate(raw))
+        except ValueError:  # a sample the model refuses is not a number to compare
+            value = None
+        if value is not None and math.isfinite(value):
+            out.append(float(value))
+    return tuple(out)
 
 
 def compare_metric(metric: str, a: Sequence[float], b: Sequence[float], *,
@@ -123,10 +179,11 @@ def compare_metric(metric: str, a: Sequence[float], b: Sequence[float], *,
                         significant, verdict)
 
 
-def compare(a: Mapping[str, Any], b: Mapping[str, Any], *, min_change: float = MIN_CHANGE,
-            alpha: float = ALPHA) -> list[CompareRow]:
+def compare(a: Mapping[str, Any], b: Mapping[str, Any], *, metrics: Sequence[str] = DEFAULT_METRICS,
+            min_change: float = MIN_CHANGE, alpha: float = ALPHA) -> list[CompareRow]:
     """Rows for every cell of ``a`` and ``b`` (two results documents): cells in both first, in
     A's order, then those only in A, then those only in B."""
+    names = [metric_name(m) for m in metrics]
     cells_a = {c["id"]: c for c in a.get("cells") or []}
     cells_b = {c["id"]: c for c in b.get("cells") or []}
     rows: list[CompareRow] = []
@@ -140,13 +197,14 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], *, min_change: float = M
                 notes.append(f"{side} {cell.get('status')}: {cell.get('error') or ''}".strip())
             if "client-bound" in (cell.get("flags") or []):
                 notes.append(f"{side} client-bound")
+        changes = tuple(
+            compare_metric(name, _values(ca, name), _values(cb, name),
+                           higher_is_better=model.METRICS[name].higher_is_better,
+                           min_change=min_change, alpha=alpha)
+            for name in names)
         rows.append(CompareRow(
             cell_id=cid, presence="both", status_a=ca.get("status"), status_b=cb.get("status"),
-            rps=compare_metric("rps", _values(ca, "rps"), _values(cb, "rps"),
-                               higher_is_better=True, min_change=min_change, alpha=alpha),
-            p99=compare_metric("p99_ms", _values(ca, "p99_ms"), _values(cb, "p99_ms"),
-                               higher_is_better=False, min_change=min_change, alpha=alpha),
-            flags_a=tuple(ca.get("flags") or ()), flags_b=tuple(cb.get("flags") or ()),
+            metrics=changes, flags_a=tuple(ca.get("flags") or ()), flags_b=tuple(cb.get("flags") or ()),
             notes=tuple(notes),
         ))
     for cid, ca in cells_a.items():
@@ -160,58 +218,106 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], *, min_change: float = M
     return rows
 
 
-# -- rendering ---------------------------------------------------------------------------------
+# -- environment fingerprint -------------------------------------------------------------------
 
-_STYLE = {"better": "green", "worse": "red", "no change": "dim", "n too small": "yellow",
-          "no data": "dim", "only A": "magenta", "only B": "magenta"}
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
-
-
-def _ratio(m: MetricChange | None) -> str:
-    return "–" if m is None or m.ratio is None else f"×{m.ratio:.3f}"
-
-
-def _p(m: MetricChange | None) -> str:
-    if m is None or m.p is None:
-        return "–"
-    mark = "U" if m.test == "mann-whitney" else "t"
-    return f"{m.p:.3g} ({mark})"
+def fingerprint(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What must match for two runs' numbers to be comparable: the machine, the software, the
+    profile and the CPU pinning (not the git commit: that is what a comparison is about)."""
+    env = doc.get("environment") or {}
+    machine = env.get("machine") or {}
+    settings = doc.get("settings") or {}
+    out: dict[str, Any] = {
+        "cpu model": machine.get("cpu_model"), "cores": machine.get("cores"),
+        "python": env.get("python"), "profile": doc.get("profile"),
+        "server cpus": settings.get("server_cpus"), "client cpus": settings.get("client_cpus"),
+    }
+    for name, version in sorted((env.get("packages") or {}).items()):
+        out[f"package {name}"] = version
+    return out
 
 
-def _verdict(m: MetricChange | None) -> str:
-    if m is None:
-        return ""
-    return f"[{_STYLE[m.verdict]}]{m.verdict}[/]"
+def fingerprint_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """One line per fingerprint entry that differs (`python: 3.11.7 → 3.12.1`)."""
+    fa, fb = fingerprint(a), fingerprint(b)
+    return [f"{key}: {fa.get(key)} → {fb.get(key)}" for key in [*fa, *(k for k in fb if k not in fa)]
+            if fa.get(key) != fb.get(key)]
 
 
-def render_compare_table(rows: Sequence[CompareRow], *, title: str | None = None) -> Table:
-    """A rich table: one line per cell, rps and p99 medians of A and B, ratio, p, verdict."""
-    significant = sum(r.significant for r in rows)
-    table = Table(title=title or f"A → B: {significant} significant change(s) in {len(rows)} cells",
-                  caption=f"significant: p < {ALPHA:g} (U: Mann–Whitney, t: Welch) and "
-                          f"|ratio − 1| ≥ {MIN_CHANGE:.0%}; n = samples A/B")
-    for name, justify in (("cell", "left"), ("n", "right"), ("rps A", "right"),
-                          ("rps B", "right"), ("ratio", "right"), ("p", "right"),
-                          ("rps", "left"), ("p99 A ms", "right"), ("p99 B ms", "right"),
-                          ("ratio", "right"), ("p", "right"), ("p99", "left"), ("notes", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+# -- the gate ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GateResult:
+    exit_code: int  # 0 pass, 1 regression, 2 refused
+    status: Literal["pass", "fail", "refused"]
+    failing: tuple[str, ...]  # cell ids (with the metric) that fail the gate
+    judged: int  # metric comparisons that had enough samples to be judged
+    not_judged: int  # comparisons with "n too small"
+    fingerprint: tuple[str, ...]
+    reasons: tuple[str, ...]
+
+
+def gate(rows: Sequence[CompareRow], *, fail_on: FailOn = "worse",
+         fingerprint_diff: Sequence[str] = (), strict: bool = False) -> GateResult:
+    """The exit status of `stackbench compare --fail-on …`. Strict refuses (2) when the runs'
+    fingerprints differ or when not one comparison could be judged (a gate that cannot judge
+    must not pass silently)."""
+    failing: list[str] = []
+    judged = not_judged = 0
     for row in rows:
         if row.presence != "both":
-            status = row.status_a if row.presence == "only A" else row.status_b
-            table.add_row(row.cell_id, "", "", "", "", "", f"[magenta]{row.presence}[/]",
-                          "", "", "", "", "", status or "")
             continue
-        rps, p99 = row.rps, row.p99
-        n = f"{rps.n_a}/{rps.n_b}" if rps else ""
-        table.add_row(
-            row.cell_id, n,
-            _num(rps.median_a if rps else None), _num(rps.median_b if rps else None),
-            _ratio(rps), _p(rps), _verdict(rps),
-            _num(p99.median_a if p99 else None, 2), _num(p99.median_b if p99 else None, 2),
-            _ratio(p99), _p(p99), _verdict(p99),
-            "; ".join(row.notes),
-        )
-    return table
+        if row.broken and fail_on != "never":
+            failing.append(f"{row.cell_id} (B {row.status_b})")
+        for m in row.metrics:
+            if m.verdict == "n too small":
+                not_judged += 1
+            elif m.verdict != "no data":
+                judged += 1
+            bad = m.verdict == "worse" or (fail_on == "change" and m.verdict == "better")
+            if bad and fail_on != "never":
+                failing.append(f"{row.cell_id} {m.metric} {m.verdict} ×{m.ratio:.3f}")
+    reasons: list[str] = []
+    if fingerprint_diff:
+        reasons.append(f"the runs' environments differ ({len(fingerprint_diff)}: "
+                       + "; ".join(fingerprint_diff[:5]) + ("; …" if len(fingerprint_diff) > 5 else "") + ")")
+    if judged == 0:
+        reasons.append(f"no comparison could be judged ({not_judged} with fewer than 2 samples a side: "
+                       "run a profile with repetitions ≥ 2, ≥ 4 for the rank test, e.g. `--profile ci`)")
+    if strict and reasons:
+        return GateResult(2, "refused", tuple(failing), judged, not_judged, tuple(fingerprint_diff),
+                          tuple(reasons))
+    if failing:
+        return GateResult(1, "fail", tuple(failing), judged, not_judged, tuple(fingerprint_diff),
+                          tuple(reasons))
+    return GateResult(0, "pass", (), judged, not_judged, tuple(fingerprint_diff), tuple(reasons))
+
+
+def diff_document(a: Mapping[str, Any], b: Mapping[str, Any], rows: Sequence[CompareRow],
+                  result: GateResult, *, metrics: Sequence[str], min_change: float, alpha: float,
+                  fail_on: str) -> dict[str, Any]:
+    """What `--json diff.json` writes: settings, both runs, every row, the gate's outcome."""
+    def run(doc: Mapping[str, Any]) -> dict[str, Any]:
+        git = (doc.get("environment") or {}).get("git") or {}
+        return {"run_id": doc.get("run_id"), "profile": doc.get("profile"),
+                "commit": git.get("commit"), "dirty": git.get("dirty"), "fingerprint": fingerprint(doc)}
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.verdict] = counts.get(row.verdict, 0) + 1
+    return {
+        "kind": "stackbench-compare", "version": 1, "a": run(a), "b": run(b),
+        "settings": {"metrics": [metric_name(m) for m in metrics], "min_change": min_change,
+                     "alpha": alpha, "fail_on": fail_on},
+        "fingerprint_differences": list(result.fingerprint),
+        "gate": {"status": result.status, "exit_code": result.exit_code, "failing": list(result.failing),
+                 "judged": result.judged, "not_judged": result.not_judged, "reasons": list(result.reasons)},
+        "verdicts": counts, "cells": [row.as_json() for row in rows],
+    }
+
+
+def parse_change(text: str) -> float:
+    """`5%` or `0.05` → 0.05."""
+    text = text.strip()
+    value = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+    if not 0 <= value < 10:
+        raise ValueError(f"minimum change {text!r} out of range")
+    return value

@@ -180,13 +180,23 @@ def report(
 def compare(
     a: Annotated[Path, typer.Argument(help="Baseline results JSON.")],
     b: Annotated[Path, typer.Argument(help="Candidate results JSON.")],
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="Metrics to judge (default: rps, p99).")] = None,
+    min_change: Annotated[str, typer.Option("--min-change", help="Smallest change called, e.g. 5% or 0.05.")] = "5%",
+    alpha: Annotated[float, typer.Option(help="Significance level of the tests.")] = 0.05,
+    fail_on: Annotated[str, typer.Option("--fail-on", help="worse | change | never: exit 1 when a cell is so.")] = "never",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison as JSON here.")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse (exit 2) when the environments differ or nothing can be judged.")] = False,
 ) -> None:
-    """Say which cells changed significantly between two runs."""
-    from loadtests.compare import compare as compare_docs
-    from loadtests.compare import render_compare_table
-    from loadtests.results import load
+    """Say which cells changed significantly between two runs; with --fail-on, gate on it."""
+    from loadtests.compare_render import run
 
-    console.print(render_compare_table(compare_docs(load(a), load(b))))
+    try:
+        code = run(a, b, metrics=metric, min_change=min_change, alpha=alpha, fail_on=fail_on,
+                   json_out=json_out, strict=strict, console=console)
+    except (KeyError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":

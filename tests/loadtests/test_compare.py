@@ -10,7 +10,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from loadtests import results
-from loadtests.compare import compare, compare_metric, render_compare_table
+from loadtests.compare import compare, compare_metric
+from loadtests.compare_render import render_compare_table
 
 ENVIRONMENT = {"machine": {"cpu_model": "test", "cores": 2, "memory_bytes": 0, "kernel": "6"},
                "python": "3.11", "packages": {}, "git": {"commit": "abc", "dirty": False}}
@@ -132,3 +133,130 @@ def test_the_table_and_the_cli(tmp_path: Path) -> None:
                                       str(tmp_path / "b")], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "1 significant change" in result.output and "rest-uvicorn/config/wrk/c64" in result.output
+
+
+# -- the regression gate ------------------------------------------------------------------------
+LATEST = Path(__file__).resolve().parents[2] / "reports" / "latest" / "results.json"
+GATE = ["--fail-on", "worse", "--min-change", "5%", "--metric", "rps", "--metric", "p99"]
+
+
+def _scaled(doc: dict[str, Any], factor: float) -> dict[str, Any]:
+    """The same run with every sample's throughput multiplied by `factor`."""
+    import copy
+
+    out = copy.deepcopy(doc)
+    out["run_id"] = f"{doc['run_id']}-x{factor}"
+    for cell in out["cells"]:
+        for sample in cell.get("samples") or []:
+            if isinstance(sample.get("rps"), int | float):
+                sample["rps"] *= factor
+    return out
+
+
+def _compare_cli(*args: str) -> Any:
+    from stackbench.cli import app
+
+    return CliRunner().invoke(app, ["compare", *args])
+
+
+@pytest.mark.skipif(not LATEST.exists(), reason="no reports/latest/results.json")
+def test_gate_fails_on_a_30_percent_regression_of_the_standard_run(tmp_path: Path) -> None:
+    import json
+
+    base = results.load(LATEST)
+    slower = tmp_path / "slower.json"
+    slower.write_text(json.dumps(_scaled(base, 0.7)))
+    diff = tmp_path / "diff.json"
+    result = _compare_cli(str(LATEST), str(slower), *GATE, "--json", str(diff))
+    assert result.exit_code == 1, result.output
+    assert "FAIL:" in result.output
+    doc = json.loads(diff.read_text())
+    assert doc["gate"]["status"] == "fail" and doc["gate"]["exit_code"] == 1
+    worse = [c for c in doc["cells"] if c["metrics"].get("rps", {}).get("verdict") == "worse"]
+    assert len(worse) > 10
+    assert all(c["metrics"]["rps"]["ratio"] == pytest.approx(0.7) for c in worse)
+    # nothing else moved: no latency verdict, no "better"
+    assert not any(c["metrics"]["p99_ms"]["significant"] for c in doc["cells"] if c["metrics"])
+    assert doc["fingerprint_differences"] == []
+
+
+@pytest.mark.skipif(not LATEST.exists(), reason="no reports/latest/results.json")
+def test_gate_passes_a_copy_of_the_same_run(tmp_path: Path) -> None:
+    copy_path = tmp_path / "copy.json"
+    copy_path.write_text(LATEST.read_text())
+    result = _compare_cli(str(LATEST), str(copy_path), *GATE)
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output and "warning" not in result.output
+
+
+def test_gate_fails_on_a_regression_and_on_a_broken_cell(tmp_path: Path) -> None:
+    slower = [(rps * 0.7, p99) for rps, p99 in BASE]
+    a = tmp_path / "a" / "results.json"
+    _document("a", {"config": BASE, "card": BASE}, tmp_path)
+    _document("b", {"config": slower, "card": BASE}, tmp_path)
+    _document("c", {"config": BASE, "card": BASE}, tmp_path, status={"card": "failed"})
+    assert _compare_cli(str(a), str(tmp_path / "b"), *GATE).exit_code == 1
+    assert _compare_cli(str(a), str(tmp_path / "b")).exit_code == 0  # no --fail-on: report only
+    broken = _compare_cli(str(a), str(tmp_path / "c"), *GATE)
+    assert broken.exit_code == 1 and "card/wrk/c64 (B failed)" in broken.output
+    # faster is not a failure of --fail-on worse, but is of --fail-on change
+    assert _compare_cli(str(tmp_path / "b"), str(a), *GATE).exit_code == 0
+    assert _compare_cli(str(tmp_path / "b"), str(a), "--fail-on", "change").exit_code == 1
+
+
+def test_a_regression_below_the_minimum_change_passes(tmp_path: Path) -> None:
+    _document("a", {"config": BASE}, tmp_path)
+    _document("b", {"config": [(rps * 0.97, p99) for rps, p99 in BASE]}, tmp_path)
+    args = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert _compare_cli(*args, *GATE).exit_code == 0
+    assert _compare_cli(*args, "--fail-on", "worse", "--min-change", "2%").exit_code == 1
+
+
+def test_one_sample_per_cell_cannot_be_judged(tmp_path: Path) -> None:
+    _document("a", {"config": [(1000.0, 10.0)]}, tmp_path)
+    _document("b", {"config": [(500.0, 30.0)]}, tmp_path)
+    args = [str(tmp_path / "a"), str(tmp_path / "b"), *GATE]
+    result = _compare_cli(*args)
+    assert result.exit_code == 0, result.output
+    assert "no comparison could be judged" in result.output and "n too small" in result.output
+    assert "worse" not in result.output.replace("--fail-on worse", "").replace("no cell worse", "")
+    assert _compare_cli(*args, "--strict").exit_code == 2
+
+
+def test_a_changed_fingerprint_warns_and_strict_refuses(tmp_path: Path) -> None:
+    import json
+
+    _document("a", {"config": BASE}, tmp_path)
+    b_doc = _document("b", {"config": BASE}, tmp_path)
+    b_doc["environment"]["machine"]["cpu_model"] = "other CPU"
+    b_doc["environment"]["packages"] = {"uvicorn": "9.9"}
+    b_path = tmp_path / "b2.json"
+    b_path.write_text(json.dumps(b_doc))
+    result = _compare_cli(str(tmp_path / "a"), str(b_path), *GATE)
+    assert result.exit_code == 0, result.output
+    assert "warning: the runs' environments differ" in result.output
+    assert "cpu model: test → other CPU" in result.output and "package uvicorn: None → 9.9" in result.output
+    strict = _compare_cli(str(tmp_path / "a"), str(b_path), *GATE, "--strict")
+    assert strict.exit_code == 2 and "REFUSED" in strict.output
+
+
+def test_output_through_a_pipe_is_not_truncated(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    long_stack = "flask-gunicorn-gthread-with-a-very-long-stack-name"
+    doc = results.new_document(run_id="a", profile="ci", environment=ENVIRONMENT, settings={})
+    doc["stacks"][long_stack] = STACK
+    cell = results.new_cell(long_stack, "config", "wrk", 256)
+    cell["samples"] = [_sample(rps, p99) for rps, p99 in BASE]
+    results.finish_cell(cell, ceiling_rps=None)
+    doc["cells"].append(cell)
+    a = results.save(doc, tmp_path / "a.json")
+    proc = subprocess.run([sys.executable, "-m", "stackbench.cli", "compare", str(a), str(a), *GATE],
+                          capture_output=True, text=True, env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"},
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(f"{long_stack}/config/wrk/c256" in line for line in lines), proc.stdout
+    assert max(len(line) for line in lines) > 80  # wider than a terminal, nothing cut
+    assert "…" not in proc.stdout
