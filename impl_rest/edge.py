@@ -35,21 +35,11 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.max_body_bytes
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > limit:
             await _reject(scope, send, limit)
             return
         started = False
-        received = 0
-
-        async def counted_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:  # chunked, or a lying Content-Length
-                    raise _TooLarge
-            return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started
@@ -61,6 +51,22 @@ class EdgeMiddleware:
                 message["headers"] = headers + [h for h in _SECURITY if h[0] not in present]
             await send(message)
 
+        if not chunked:
+            # The server frames the body by Content-Length (checked above) or there is none:
+            # nothing to count, so no receive wrapper on the common path.
+            await self.app(scope, receive, send_with_headers)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # a chunked body over the limit
+                    raise _TooLarge
+            return message
+
         try:
             await self.app(scope, counted_receive, send_with_headers)
         except _TooLarge:
@@ -69,14 +75,20 @@ class EdgeMiddleware:
             await _reject(scope, send, limit)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """The declared Content-Length (None: absent or not a number) and whether the body is
+    chunked (Transfer-Encoding, or a Content-Length that is not a number: counted instead)."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                chunked = True
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 async def _reject(scope: Scope, send: Send, limit: int) -> None:
