@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from flashcards.errors import Unauthenticated
+from flashcards.models import ID_MAX
 from flashcards.settings import Settings
 
 
@@ -96,7 +97,15 @@ def verify_token(settings: Settings, token: str) -> int:
             issuer="stackbench",
             options={"require": ["exp", "iat", "sub", "iss"]},
         )
-        return int(claims["sub"])
+        sub = claims["sub"]
+        # a user id as issue_token writes it: canonical digits in the BIGINT range (a forged
+        # 2**70 must not reach the database, where it overflows into a 500)
+        if not isinstance(sub, str) or not sub.isdecimal() or not sub.isascii() or sub != str(int(sub)):
+            raise ValueError(sub)
+        user_id = int(sub)
+        if not 1 <= user_id <= ID_MAX:
+            raise ValueError(sub)
+        return user_id
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("The token has expired.") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):

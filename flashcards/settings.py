@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from functools import lru_cache
 from typing import Literal
 
@@ -9,6 +11,23 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "stackbench-insecure-development-secret-change-me"
+# Production secrets: at least 32 bytes that look random (an HS256 key should carry >= 128 bits).
+MIN_SECRET_BYTES = 32
+MIN_SECRET_BITS_PER_CHAR = 3.5  # token_urlsafe/token_hex give 4-6; "aaaa…", "secretsecret…" give < 2.6
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why ``secret`` is too weak to sign production tokens, or None when it will do."""
+    if secret == DEFAULT_SECRET:
+        return "is the public development default"
+    size = len(secret.encode())
+    if size < MIN_SECRET_BYTES:
+        return f"is {size} bytes long"
+    counts = Counter(secret)
+    bits = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    if bits < MIN_SECRET_BITS_PER_CHAR:
+        return f"is not random enough ({bits:.1f} bits per character)"
+    return None
 
 
 class Settings(BaseSettings):
@@ -58,9 +77,13 @@ class Settings(BaseSettings):
     graphql_max_subscriptions_per_connection: int = 32
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Settings:
-        if self.environment == "production" and self.jwt_secret == DEFAULT_SECRET:
-            raise ValueError("STACKBENCH_JWT_SECRET must be set in production")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        why = weak_secret(self.jwt_secret) if self.environment == "production" else None
+        if why:
+            raise ValueError(
+                f"STACKBENCH_JWT_SECRET {why}: production needs {MIN_SECRET_BYTES} random bytes or more, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return self
 
     @property

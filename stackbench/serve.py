@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import threading
 from typing import Any
@@ -13,8 +15,14 @@ from flashcards.settings import Settings
 
 
 def app_environment(dsn: str, upstream_url: str, **extra: str) -> dict[str, str]:
-    """Settings reach every worker process through the environment (pydantic-settings)."""
-    return {"STACKBENCH_DSN": dsn, "STACKBENCH_UPSTREAM_URL": upstream_url, **extra}
+    """Settings reach every worker process through the environment (pydantic-settings).
+
+    A served instance runs in production mode with its own random JWT secret (printed nowhere;
+    clients log in through the API), unless STACKBENCH_JWT_SECRET names one: the public
+    development default would let anyone mint tokens for any user."""
+    secret = os.environ.get("STACKBENCH_JWT_SECRET") or secrets.token_urlsafe(32)
+    return {"STACKBENCH_DSN": dsn, "STACKBENCH_UPSTREAM_URL": upstream_url, "STACKBENCH_ENVIRONMENT": "production",
+            "STACKBENCH_JWT_SECRET": secret, **extra}
 
 
 def prepare_database(dsn: str, seed_users: int, console: Console | None = None) -> None:
