@@ -199,5 +199,27 @@ def compare(
     raise typer.Exit(code)
 
 
+@app.command()
+def export(
+    results: Annotated[Path, typer.Argument(help="A results JSON (or its run directory).")],
+    format: Annotated[str, typer.Option("--format", help="csv (one row per cell) | bmf (Bencher Metric Format JSON).")] = "csv",
+    samples: Annotated[bool, typer.Option("--samples", help="CSV: one row per sample instead of per cell.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (default: stdout).")] = None,
+) -> None:
+    """Export a run for other tools: CSV of cells, or BMF for bencher.dev."""
+    from loadtests.export import export as export_run
+    from loadtests.results import load_run
+
+    if format not in ("csv", "bmf"):
+        console.print(f"[red]unknown format {format!r}: csv or bmf[/]")
+        raise typer.Exit(2)
+    text = export_run(load_run(results), format, samples=samples)
+    if out is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        out.write_text(text)
+        console.print(f"{format} written to {out}")
+
+
 if __name__ == "__main__":
     app()
