@@ -36,6 +36,9 @@ class Profile:
                                  "rest-uvicorn", "graphql-uvicorn")
     # Realtime, open-loop and journey cells are scale runs: measured in the first repetitions only.
     realtime_repetitions: int = 1
+    # The matrix this profile runs when the command names none (empty: every stack/scenario).
+    stacks: tuple[str, ...] = ()
+    scenarios: tuple[str, ...] = ()
 
 
 QUICK_FLOORS = (
@@ -65,6 +68,18 @@ PROFILES = {
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10, 100, 500, 1000), fanout_levels=(1000, 5000), ws_levels=(1000,),
         open_loop_fractions=(0.5, 0.8), sustainable_search=True, journey_users=100, micro=True,
+    ),
+    # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
+    # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test
+    # is defined from 4 a side), 4 s windows; `Plan.estimate_s` prices it at ≈ 7 minutes on 2
+    # cores. A subset run: no micro-benchmarks, checks or reliability suites (CI runs the tests).
+    "ci": Profile(
+        name="ci", repetitions=5, warmup_s=1.0, duration_s=4.0, concurrency=(64,),
+        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1),
+        floors=(), chat_levels=(), fanout_levels=(), ws_levels=(), open_loop_fractions=(),
+        sustainable_search=False, journey_users=0, micro=False, primary_concurrency=64, featured=(),
+        stacks=("flask-gunicorn-gthread", "rest-uvicorn", "graphql-uvicorn"),
+        scenarios=("config", "card", "review"),
     ),
     "full": Profile(
         name="full", repetitions=5, warmup_s=3.0, duration_s=10.0, concurrency=(16, 64, 256, 512),

@@ -504,6 +504,9 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     if closed_driver == "locust":
         console.print("[yellow]wrk is not installed (apt-get install -y wrk): closed-loop cells run on "
                       "locust, which is slower than most stacks here — expect client-bound flags[/yellow]")
+    if chosen.stacks and not (stacks or impls or servers):  # the profile's own matrix (`ci`)
+        stacks = list(chosen.stacks)
+    scenarios = scenarios or list(chosen.scenarios) or None
     plan = make_plan(chosen, stack_ids=stacks, impls=impls, servers=servers, only=scenarios)
     subset = bool(stacks or impls or servers or scenarios)
     srv_cpus, cli_cpus = split_cpus(server_cpus, client_cpus)
