@@ -115,10 +115,12 @@ def search_capacity(
     *,
     upstream_ttft_ms: float | None = None,
     fd_limit: int | None = None,
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> dict[str, Any] | None:
     """Run the search; the cell's sample (see the module docstring), None when no probe ran.
 
-    A probe whose measurement raises counts as not held, with the exception as its reason.
+    A probe whose measurement raises counts as not held, with the exception as its reason,
+    except for the ``fatal`` exception types (a stack that answers wrongly): those end the search.
     """
     samples: dict[int, dict[str, Any]] = {}
     max_level = level_cap(scenario, plan.max_level, fd_limit)
@@ -127,6 +129,8 @@ def search_capacity(
     def probe(level: int) -> tuple[bool, list[str]]:
         try:
             sample = measure(level)
+        except fatal:
+            raise
         except Exception as exc:  # a probe that breaks the server did not hold
             return False, [f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]]
         samples[level] = sample

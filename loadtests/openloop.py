@@ -86,11 +86,14 @@ def _record(hist: HdrHistogram, seconds: float) -> None:
 
 
 def histogram_ms(hist: HdrHistogram) -> dict[str, float | None]:
-    """p50, p90, p99, p99.9 and max in milliseconds (None for an empty histogram)."""
+    """p50, p90, p99, p99.9, max and mean in milliseconds, all from this one histogram (None for
+    an empty histogram)."""
     if hist.get_total_count() == 0:
-        return dict.fromkeys(LATENCY_KEYS)
-    return dict(latency_block(lambda q: hist.get_value_at_percentile(q * 100) / 1000.0,
-                              hist.get_max_value() / 1000.0))
+        return {**dict.fromkeys(LATENCY_KEYS), "mean": None}
+    block: dict[str, float | None] = dict(latency_block(lambda q: hist.get_value_at_percentile(q * 100) / 1000.0,
+                                                        hist.get_max_value() / 1000.0))
+    block["mean"] = hist.get_mean_value() / 1000.0
+    return block
 
 
 def merge_histograms(encoded: Sequence[str]) -> HdrHistogram:

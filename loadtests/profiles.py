@@ -1,10 +1,24 @@
-"""Benchmark profiles: how long, how often, how far. `quick` is the default of `nox -s bench`."""
+"""Benchmark profiles: how long, how often, how far. `quick` is the default of `nox -s bench`.
+
+`standard` is sized from the claims (`claimed_cells` reads loadtests/claims.toml): every cell a
+verdict uses runs `repetitions` (≥ 5) interleaved repetitions with wrk windows of `duration_s`
+(≥ 10 s) after the warm-up, at every concurrency a claim names and at the primary level; other
+levels, stacks and floors are a sensitivity sweep at `sensitivity_repetitions`, and realtime or
+journey cells no claim uses are not run (`trim_unclaimed`). `runner.Plan.estimate_s` prices the
+plan before it runs (standard: ≤ 50 minutes on the 2-core machine).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
+from loadtests.capacity import CapacitySearch
 from stackbench.seed import SeedPlan
+
+CLAIMS = Path(__file__).with_name("claims.toml")
 
 
 @dataclass(frozen=True)
@@ -36,9 +50,36 @@ class Profile:
                                  "rest-uvicorn", "graphql-uvicorn")
     # Realtime, open-loop and journey cells are scale runs: measured in the first repetitions only.
     realtime_repetitions: int = 1
+    # Cells no verdict uses (other levels, stacks, floors, variants) run this many repetitions.
+    sensitivity_repetitions: int | None = None  # None: `repetitions`
+    sensitivity_duration_s: float | None = None  # their wrk window (None: `duration_s`)
+    sweep_scenarios: tuple[str, ...] = ("config", "card")  # scenarios swept over `concurrency`
+    trim_unclaimed: bool = False  # skip realtime/journey cells no claim uses; see below
+    # With trim_unclaimed: stacks no claim names run only these scenarios (at the primary level),
+    # and the concurrency sweep runs on the stacks claims name only.
+    unclaimed_stack_scenarios: tuple[str, ...] = ("config",)
+    journey_duration_s: float | None = None  # None: 2 × duration_s
+    # Equal offered load (latency claims): every featured stack at the same rates, fractions of
+    # the weakest featured stack's closed-loop peak at the primary level, per scenario.
+    equal_load_fractions: tuple[float, ...] = ()
+    equal_load_repetitions: tuple[int, ...] = ()  # per fraction
+    equal_load_scenarios: tuple[str, ...] = ("config", "card")
+    equal_load_stacks: tuple[str, ...] | None = None  # None: every featured stack
+    equal_load_warmup_s: float = 1.0
+    equal_load_duration_s: float = 5.0
+    # Capacity by search (scenario → search); scenarios not here run the `*_levels` grid.
+    capacity: dict[str, CapacitySearch] = field(default_factory=dict)
+    capacity_repetitions: int = 1  # each search is itself several probes on fresh servers
+    # Setups run beside the main matrix (loadtests/setups.py VARIANTS), on config.
+    variants: tuple[str, ...] = ()
+    p99_swing_limit: float = 1.5  # max/min of a cell's p99 over repetitions above this: flagged
     # The matrix this profile runs when the command names none (empty: every stack/scenario).
     stacks: tuple[str, ...] = ()
     scenarios: tuple[str, ...] = ()
+
+    @property
+    def sensitivity_reps(self) -> int:
+        return self.repetitions if self.sensitivity_repetitions is None else self.sensitivity_repetitions
 
 
 QUICK_FLOORS = (
@@ -57,17 +98,33 @@ PROFILES = {
         fanout_rate=10.0, primary_concurrency=8,
     ),
     "quick": Profile(
-        name="quick", repetitions=1, warmup_s=1.0, duration_s=3.0, concurrency=(64,),
+        name="quick", repetitions=1, warmup_s=1.0, duration_s=3.0, concurrency=(100,),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1),
         floors=QUICK_FLOORS, chat_levels=(20, 100), fanout_levels=(500,), ws_levels=(500,),
         open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=True,
-        fanout_events=5,
+        fanout_events=5, primary_concurrency=100,
     ),
+    # Verdict cells: 5 interleaved repetitions, 10 s wrk windows at c100 (the level the EAS wrk
+    # claims name; the primary level of every other closed-loop claim); c16/c256 on config as a
+    # one-repetition sensitivity sweep; capacity by search; equal-load open loop at 25/50/75 %.
     "standard": Profile(
-        name="standard", repetitions=3, warmup_s=1.0, duration_s=4.0, concurrency=(16, 64, 256),
+        name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10, 100, 500, 1000), fanout_levels=(1000, 5000), ws_levels=(1000,),
-        open_loop_fractions=(0.5, 0.8), sustainable_search=True, journey_users=100, micro=True,
+        open_loop_fractions=(), sustainable_search=False, journey_users=100, micro=True,
+        primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=5.0,
+        sweep_scenarios=("config",),
+        trim_unclaimed=True, equal_load_fractions=(0.25, 0.5, 0.75), equal_load_repetitions=(1, 5, 1),
+        equal_load_duration_s=4.0, journey_duration_s=12.0,
+        # the stacks latency claims compare (claims.toml: p50/p99/mean claims)
+        equal_load_stacks=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"),
+        featured=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "flask-waitress", "rest-uvicorn"),
+        realtime_repetitions=5,
+        capacity={"chat": CapacitySearch(start=20, max_level=2000, max_probes=8, budget_s=60),
+                  "sse-fanout": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90),
+                  "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90)},
+        variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
+                  "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
     ),
     # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
     # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test
@@ -86,6 +143,31 @@ PROFILES = {
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10, 100, 500, 1000, 2000), fanout_levels=(1000, 5000, 10000),
         ws_levels=(1000, 5000), open_loop_fractions=(0.5, 0.8), sustainable_search=True,
-        journey_users=100, micro=True,
+        journey_users=100, micro=True, primary_concurrency=100,
+        equal_load_fractions=(0.25, 0.5, 0.75), equal_load_repetitions=(5, 5, 5),
+        equal_load_duration_s=10.0, realtime_repetitions=5,
+        capacity={"chat": CapacitySearch(start=20, max_level=5000, resolution=0.1, budget_s=300),
+                  "sse-fanout": CapacitySearch(start=500, max_level=19000, resolution=0.1, budget_s=300),
+                  "ws": CapacitySearch(start=500, max_level=19000, resolution=0.1, budget_s=300)},
+        variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
+                  "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
     ),
 }
+
+
+@cache
+def claimed_cells(path: Path = CLAIMS) -> dict[tuple[str, str], frozenset[int | None]]:
+    """(stack, scenario) → the concurrency levels claims name there (None: the primary level),
+    for every testable claim judged on load-test cells (baseline and candidate)."""
+    with path.open("rb") as f:
+        registry = tomllib.load(f)
+    cells: dict[tuple[str, str], set[int | None]] = {}
+    for claim in registry.get("claim", []):
+        if not claim.get("testable", True) or claim.get("metric") in (None, "none", "check", "micro_time"):
+            continue
+        for stack in (claim.get("baseline"), claim.get("candidate")):
+            if not stack:
+                continue
+            for scenario in claim.get("scenarios", []):
+                cells.setdefault((stack, scenario), set()).add(claim.get("concurrency"))
+    return {key: frozenset(levels) for key, levels in cells.items()}

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -40,10 +40,11 @@ from rich.progress import (
 )
 
 from flashcards.settings import Settings
-from loadtests import environment, measure, results, scenarios
+from loadtests import capacity, environment, measure, results, scenarios, setups
 from loadtests.benchdb import BenchDatabase
-from loadtests.profiles import PROFILES, Profile
+from loadtests.profiles import PROFILES, Profile, claimed_cells
 from loadtests.servers import REPO_ROOT, RunningServer, ServerError
+from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack, select
 from loadtests.wrk import wrk_available
 
@@ -66,44 +67,181 @@ def split_cpus(server_cpus: str | None = None, client_cpus: str | None = None) -
     return tuple(mine[:half]), tuple(mine[half:])
 
 
+# What one step costs on the 2-core machine, for `Plan.estimate_s` (seconds; rough, from runs here).
+COST_S = {
+    "server_start_app": 4.0, "server_start_floor": 2.0, "sample_overhead": 1.5, "seed_standard": 40.0,
+    "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro": 90.0, "chat_probe": 8.0,
+    "fanout_probe": 15.0, "fanout_cell": 15.0, "chat_cell": 6.0,
+}
+
+
 @dataclass
 class Plan:
     profile: Profile
     stacks: list[Stack]
     scenarios: dict[str, list[str]]  # stack id → scenarios to run
+    refused: dict[str, str] = field(default_factory=dict)  # stack id → why it cannot run here
+
+    # --- which cells, how often ------------------------------------------------------------
+    def claimed(self, stack: Stack, scenario: str) -> frozenset[int | None] | None:
+        """The levels claims name for this cell (None inside: the primary level); None: no claim
+        uses the cell (variants never carry a verdict: they are sensitivity rows)."""
+        if stack.id in VARIANTS:
+            return None
+        return claimed_cells().get((stack.id, scenario))
 
     def concurrency(self, scenario: str, stack: Stack | None = None) -> tuple[int, ...]:
-        """The sweep for config and card on app stacks; one level elsewhere (floors included:
-        they anchor the framework overhead at the primary level)."""
-        if scenario in ("config", "card") and (stack is None or stack.kind == "app"):
-            return self.profile.concurrency
-        return (self.profile.primary_concurrency,)
+        """The primary level, every level a claim names for the cell, and the sweep for the
+        profile's sweep scenarios on app stacks (floors anchor the framework overhead at the
+        primary level only)."""
+        profile = self.profile
+        if stack is not None and stack.id in VARIANTS:
+            return (VARIANTS[stack.id].concurrency or profile.primary_concurrency,)
+        levels = {profile.primary_concurrency}
+        sweep = stack is None or stack.kind == "app"
+        if stack is not None and profile.trim_unclaimed:
+            sweep = self.claimed(stack, scenario) is not None
+        if scenario in profile.sweep_scenarios and sweep:
+            levels.update(profile.concurrency)
+        if stack is not None and profile.trim_unclaimed:
+            levels.update(c for c in self.claimed(stack, scenario) or () if c is not None)
+        return tuple(sorted(levels))
+
+    def repetitions(self, stack: Stack, scenario: str, level: int | None = None) -> int:
+        """How many repetitions a cell runs: all of them for a cell a verdict uses (at a level
+        a claim names, or the primary level), `sensitivity_repetitions` for every other cell;
+        realtime cells as the profile's realtime or capacity repetitions."""
+        profile = self.profile
+        if scenario in REALTIME:
+            if scenario in profile.capacity:
+                return min(profile.capacity_repetitions, profile.repetitions)
+            return min(profile.realtime_repetitions, profile.repetitions)
+        if scenario == "journey":
+            return min(profile.realtime_repetitions, profile.repetitions)
+        if not profile.trim_unclaimed:
+            return profile.repetitions
+        claimed = self.claimed(stack, scenario)
+        if claimed is None:
+            return profile.sensitivity_reps
+        wanted = {profile.primary_concurrency if c is None else c for c in claimed}
+        return profile.repetitions if level is None or level in wanted else profile.sensitivity_reps
+
+    def duration_s(self, stack: Stack, scenario: str, level: int | None = None) -> float:
+        """The measured window: `duration_s` for cells a verdict uses, the profile's (shorter)
+        sensitivity window for the others."""
+        profile = self.profile
+        if self.repetitions(stack, scenario, level) >= profile.repetitions or profile.sensitivity_duration_s is None:
+            return profile.duration_s
+        return profile.sensitivity_duration_s
+
+    def levels_in(self, stack: Stack, scenario: str, rep: int) -> tuple[int, ...]:
+        return tuple(c for c in self.concurrency(scenario, stack) if rep < self.repetitions(stack, scenario, c))
 
     def measurements(self) -> int:
+        """Progress steps: one per closed-loop sample, capacity search, equal-load sample."""
         total = 0
         profile = self.profile
         for stack in self.stacks:
             for scenario in self.scenarios[stack.id]:
-                scale = {"chat": len(profile.chat_levels), "sse-fanout": len(profile.fanout_levels),
-                         "ws": len(profile.ws_levels), "journey": 1}.get(scenario)
-                if scale is None:
-                    total += len(self.concurrency(scenario, stack)) * profile.repetitions
+                if scenario in profile.capacity:
+                    total += self.repetitions(stack, scenario)
+                elif scenario in REALTIME:
+                    levels = {"chat": profile.chat_levels, "sse-fanout": profile.fanout_levels,
+                              "ws": profile.ws_levels}[scenario]
+                    total += len(levels) * self.repetitions(stack, scenario)
+                elif scenario == "journey":
+                    total += self.repetitions(stack, scenario)
                 else:
-                    total += scale * min(profile.realtime_repetitions, profile.repetitions)
+                    total += sum(self.repetitions(stack, scenario, c) for c in self.concurrency(scenario, stack))
             if self.open_loop(stack):
                 total += len(profile.open_loop_fractions) + profile.sustainable_search
+        total += sum(len(self.equal_load_scenarios(s)) * sum(profile.equal_load_repetitions)
+                     for s in self.equal_load_stacks())
         return total
 
     def open_loop(self, stack: Stack) -> bool:
         return (stack.id in self.profile.featured and "card" in self.scenarios[stack.id]
                 and bool(self.profile.open_loop_fractions or self.profile.sustainable_search))
 
+    def equal_load_stacks(self) -> list[Stack]:
+        """The featured stacks driven at equal offered load (latency claims)."""
+        if not self.profile.equal_load_fractions:
+            return []
+        wanted = self.profile.equal_load_stacks or self.profile.featured
+        return [s for s in self.stacks if s.id in wanted and self.equal_load_scenarios(s)]
+
+    def equal_load_scenarios(self, stack: Stack) -> list[str]:
+        return [s for s in self.profile.equal_load_scenarios if s in self.scenarios.get(stack.id, [])]
+
+    # --- what it costs ---------------------------------------------------------------------
+    def estimate_s(self) -> dict[str, float]:
+        """The plan's expected wall time, by phase (seconds; `COST_S` holds the per-step costs on
+        the 2-core machine): closed-loop samples are warm-up + window + overhead, each stack
+        starts once per repetition it runs in, capacity searches are priced at their budget."""
+        p = self.profile
+
+        def closed_sample(stack: Stack | None = None, scenario: str = "config", level: int | None = None) -> float:
+            window = self.duration_s(stack, scenario, level) if stack is not None else p.duration_s
+            return p.warmup_s + window + COST_S["sample_overhead"]
+
+        phases = dict.fromkeys(("seed", "ceiling", "closed", "server_starts", "realtime", "journey",
+                                "equal_load", "open_loop", "checks"), 0.0)
+        phases["seed"] = COST_S["seed_standard"] if p.seed.cards_per_deck >= 1000 else COST_S["seed_small"]
+        phases["ceiling"] = closed_sample() + COST_S["server_start_floor"]
+        for stack in self.stacks:
+            if stack.id in self.refused:
+                continue
+            start = COST_S["server_start_app" if stack.kind == "app" else "server_start_floor"]
+            names = self.scenarios[stack.id]
+            closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
+            reps_with_closed = max([self.repetitions(stack, s, c) for s in closed
+                                    for c in self.concurrency(s, stack)] + [0])
+            phases["server_starts"] += start * reps_with_closed
+            for scenario in closed:
+                phases["closed"] += sum(self.repetitions(stack, scenario, c) * closed_sample(stack, scenario, c)
+                                        for c in self.concurrency(scenario, stack))
+            for scenario in (s for s in names if s in REALTIME):
+                reps = self.repetitions(stack, scenario)
+                if scenario in p.capacity:
+                    search = p.capacity[scenario]
+                    probe = start + (COST_S["chat_probe"] if scenario == "chat" else COST_S["fanout_probe"])
+                    phases["realtime"] += reps * min(search.budget_s + probe, search.max_probes * probe)
+                else:
+                    levels = {"chat": p.chat_levels, "sse-fanout": p.fanout_levels, "ws": p.ws_levels}[scenario]
+                    cell = COST_S["chat_cell"] if scenario == "chat" else COST_S["fanout_cell"]
+                    phases["realtime"] += reps * (len(levels) * cell + (start if scenario != "chat" else 0))
+            if "journey" in names:
+                phases["journey"] += self.repetitions(stack, "journey") * (
+                    journey_duration(p) + max(p.warmup_s, 3.0) + 4.0)
+            if self.open_loop(stack):
+                phases["open_loop"] += (len(p.open_loop_fractions) + 5 * p.sustainable_search) * (
+                    p.warmup_s + p.duration_s + COST_S["sample_overhead"])
+        per_equal = p.equal_load_warmup_s + p.equal_load_duration_s + COST_S["sample_overhead"]
+        for stack in self.equal_load_stacks():
+            starts = sum(p.equal_load_repetitions)
+            phases["equal_load"] += starts * (COST_S["server_start_app"]
+                                              + len(self.equal_load_scenarios(stack)) * per_equal)
+        if p.micro:
+            phases["checks"] += COST_S["micro"]
+        phases["checks"] += COST_S["checks"] + COST_S["reliability"]
+        phases["total"] = sum(phases.values())
+        return {k: round(v, 1) for k, v in phases.items()}
+
+
+def journey_duration(profile: Profile) -> float:
+    return profile.journey_duration_s if profile.journey_duration_s is not None else 2 * profile.duration_s
+
 
 def make_plan(profile: Profile, *, stack_ids: list[str] | None, impls: list[str] | None,
-              servers: list[str] | None, only: list[str] | None) -> Plan:
-    chosen = select(stack_ids, impls, servers)
+              servers: list[str] | None, only: list[str] | None,
+              server_cpus: tuple[int, ...] = (), client_cpus: tuple[int, ...] = ()) -> Plan:
+    variant_ids = [s for s in stack_ids or () if s in VARIANTS]
+    chosen = select([s for s in stack_ids if s not in VARIANTS] if stack_ids else None, impls, servers) \
+        if not (stack_ids and not set(stack_ids) - set(VARIANTS)) else []
     if not (stack_ids or impls or servers):
         chosen = [s for s in chosen if s.kind == "app" or profile.floors is None or s.id in profile.floors]
+        variant_ids = list(profile.variants)
+    chosen += [variant_stack(v) for v in variant_ids]
     if CEILING_FLOOR not in [s.id for s in chosen]:
         chosen.insert(0, STACKS[CEILING_FLOOR])  # the headroom proof is part of every run
     wanted = tuple(only) if only else DEFAULT_SCENARIOS
@@ -111,14 +249,27 @@ def make_plan(profile: Profile, *, stack_ids: list[str] | None, impls: list[str]
     if unknown:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(scenarios.SCENARIOS)}")
     per_stack: dict[str, list[str]] = {}
+    refused: dict[str, str] = {}
+    plan = Plan(profile, [], per_stack, refused)
     for stack in chosen:
         names = [s for s in wanted if stack.supports(s)]
         if stack.kind == "floor" and stack.id == CEILING_FLOOR:
             names = ["config"]
+        if stack.id in VARIANTS:
+            names = [s for s in names if s in VARIANTS[stack.id].scenarios]
+            why = refusal(stack.id, server_cpus, client_cpus)
+            if why:
+                refused[stack.id] = why
         if "journey" in names and (profile.journey_users == 0 or stack.id not in profile.featured):
             names.remove("journey")
+        if profile.trim_unclaimed:  # scale runs no claim uses cost minutes each: not run
+            names = [s for s in names if s not in (*REALTIME, "journey") or plan.claimed(stack, s) is not None]
+            named = any(plan.claimed(stack, s) is not None for s in scenarios.SCENARIOS)
+            if stack.kind == "app" and not named and stack.id not in VARIANTS:
+                names = [s for s in names if s in profile.unclaimed_stack_scenarios]
         per_stack[stack.id] = names
-    return Plan(profile, [s for s in chosen if per_stack[s.id]], per_stack)
+    plan.stacks = [s for s in chosen if per_stack[s.id]]
+    return plan
 
 
 @dataclass
@@ -137,6 +288,8 @@ class Bench:
     advance: Callable[[str], None] = lambda _: None
     ceiling_rps: float | None = None
     closed_driver: str = "wrk"  # "locust" where wrk is not installed (the report says so)
+    rep: int = 0  # the repetition being run
+    setup: dict[str, Any] | None = None  # what the server now running really runs (setups.py)
 
     # --- cells ---------------------------------------------------------------------------
     def cell(self, stack: Stack, scenario: str, driver: str, concurrency: int | None) -> dict[str, Any]:
@@ -162,9 +315,23 @@ class Bench:
             sample = None
         else:
             cell["samples"].append(sample)
+            self._note_setup(cell)
         results.finish_cell(cell, self.ceiling_rps)
+        flag_p99_swing(cell, self.plan.profile.p99_swing_limit)
         self.save()
         return sample
+
+    def _note_setup(self, cell: dict[str, Any]) -> None:
+        """`cell["setup"]` from the launched server; a later repetition that ran otherwise is
+        flagged (its setups are listed), never silently merged."""
+        if self.setup is None:
+            return
+        if not cell.get("setup"):
+            cell["setup"] = dict(self.setup)
+        elif not setups.same_setup(cell["setup"], self.setup):
+            cell.setdefault("setup_changes", []).append(dict(self.setup))
+            if "setup-changed" not in cell["flags"]:
+                cell["flags"].append("setup-changed")
 
     def refuse(self, cell: dict[str, Any], why: str) -> None:
         cell["status"], cell["error"] = "refused", why
@@ -177,8 +344,11 @@ class Bench:
     # --- servers -----------------------------------------------------------------------
     @contextlib.contextmanager
     def server(self, stack: Stack, workers: int | None = None) -> Iterator[RunningServer]:
-        spec = stack.spec(0, self.server_cpus, self.env, workers)
+        """Start `stack` (the main matrix: one worker per server core; a variant: its own rule;
+        `workers` overrides both: fan-out runs on one worker) and read what it really runs."""
+        spec = stack.spec(0, self.server_cpus, self.env, workers or setups.workers_for(stack, self.server_cpus))
         running = RunningServer(spec).start(timeout=60)
+        self.setup = setups.read_setup(running.pid, spec.settings(), rule=setups.setup_rule(stack.id))
         info = self.doc["stacks"].setdefault(stack.id, {})
         described = spec.describe()
         described.pop("env", None)
@@ -191,15 +361,29 @@ class Bench:
         try:
             yield running
         finally:
+            self.setup = None
             running.stop()
 
     # --- one stack, one repetition ---------------------------------------------------------
     def run_stack(self, stack: Stack, rep: int) -> None:
-        names = self.plan.scenarios[stack.id]
-        if rep >= self.plan.profile.realtime_repetitions:
-            names = [s for s in names if s not in (*REALTIME, "journey")]
-        closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
+        self.rep = rep
+        plan = self.plan
+        if stack.id in plan.refused:
+            if rep == 0:
+                for scenario in plan.scenarios[stack.id]:
+                    for conc in plan.concurrency(scenario, stack):
+                        self.refuse(self.cell(stack, scenario, _driver(scenario, stack, self.closed_driver), conc),
+                                    plan.refused[stack.id])
+            return
+        names = [s for s in plan.scenarios[stack.id]
+                 if (s in scenarios.WRK_SCENARIOS and plan.levels_in(stack, s, rep))
+                 or (s not in scenarios.WRK_SCENARIOS and rep < plan.repetitions(stack, s))]
         wrote = False
+        for scenario in [s for s in names if s in plan.profile.capacity]:
+            wrote = True
+            self._capacity(stack, scenario)
+        names = [s for s in names if s not in plan.profile.capacity]
+        closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
         if closed or "chat" in names or "journey" in names:
             try:
                 with self.server(stack) as running:
@@ -255,7 +439,7 @@ class Bench:
 
     def _wrk_scenario(self, stack: Stack, client: httpx.Client, load: measure.Load, scenario: str,
                       user: scenarios.BenchUser | None, floor_path: str | None) -> None:
-        levels = self.plan.concurrency(scenario, stack)
+        levels = self.plan.levels_in(stack, scenario, self.rep)
         driver = self.closed_driver
         first = self.cell(stack, scenario, driver, levels[0])
         if first["status"] != "refused" and not first["samples"]:
@@ -269,20 +453,24 @@ class Bench:
         for conc in levels:
             cell = self.cell(stack, scenario, driver, conc)
             self.advance(cell["id"])
-            self.record(cell, partial(self._closed_loop, load, spec, conc, count))
+            self.record(cell, partial(self._closed_loop, load, spec, conc, count,
+                                      self.plan.duration_s(stack, scenario, conc), _wrk_threads(stack)))
             if cell["samples"] and cell["samples"][-1]["extra"].get("client_bound") and "client-bound" not in cell["flags"]:
                 cell["flags"].append("client-bound")
 
     def _closed_loop(self, load: measure.Load, spec: scenarios.RequestSpec, connections: int,
-                     count: Callable[[], int] | None) -> dict[str, Any]:
+                     count: Callable[[], int] | None, duration_s: float | None = None,
+                     threads: int = 1) -> dict[str, Any]:
         profile = self.plan.profile
+        window = profile.duration_s if duration_s is None else duration_s
         if self.closed_driver == "wrk":
-            return measure.closed_loop(load, spec, connections, profile.warmup_s, profile.duration_s, count_rows=count)
+            return measure.closed_loop(load, spec, connections, profile.warmup_s, window, count_rows=count,
+                                       threads=threads)
         from loadtests.locust_closed import run_locust_closed
 
-        return measure.with_server_usage(load, partial(
-            run_locust_closed, load.url, spec, users=connections, duration_s=profile.duration_s,
-            warmup_s=profile.warmup_s, cpus=load.client_cpus, count_rows=count))
+        return measure.closed_fields(measure.with_server_usage(load, partial(
+            run_locust_closed, load.url, spec, users=connections, duration_s=window,
+            warmup_s=profile.warmup_s, cpus=load.client_cpus, count_rows=count)), connections)
 
     def _chat(self, stack: Stack, client: httpx.Client, load: measure.Load, user: scenarios.BenchUser) -> None:
         first = self.cell(stack, "chat", "chat", self.plan.profile.chat_levels[0])
@@ -314,6 +502,49 @@ class Bench:
             sample["extra"]["max_tried"] = levels[len(done) - 1] if done else 0
         self.save()
 
+    def _capacity(self, stack: Stack, scenario: str) -> None:
+        """Streams/subscribers/connections held, by geometric bisection (capacity.py): every probe
+        on a freshly started server (fan-out on one worker: the event bus lives in one process),
+        the same objective for every stack; one cell (mode "capacity") with the interval."""
+        profile = self.plan.profile
+        search = profile.capacity[scenario]
+        driver = _driver(scenario, stack, self.closed_driver)
+        cell = self.cell(stack, scenario, driver, None)
+        cell["mode"] = "capacity"
+        self.advance(cell["id"])
+        transport = "sse" if scenario == "sse-fanout" and stack.api == "rest" else "ws"
+        connect_timeout = CONNECT_TIMEOUT_S.get(profile.name, 60.0)
+        verified: list[bool] = []
+
+        def probe(level: int) -> dict[str, Any]:
+            with self.server(stack, workers=1 if scenario != "chat" else None) as running:
+                load = measure.Load(running.url, running.pid, self.client_cpus)
+                with httpx.Client(base_url=running.url, timeout=30) as client:
+                    user = self._user(stack, client)
+                    assert user is not None
+                    if scenario == "chat" and not verified:
+                        scenarios.verify("chat", stack.api, client, user)
+                        verified.append(True)
+                if scenario == "chat":
+                    sample = measure.chat(load, user.token, stack.api, level, timeout_s=min(60.0, search.budget_s / 2),
+                                          upstream=self.upstream)
+                else:
+                    sample = measure.fanout(load, user.token, stack.api, transport, level, profile.fanout_events,
+                                            profile.fanout_rate, connect_timeout)
+                sample["extra"]["setup"] = dict(self.setup or {})
+                self._note_setup(cell)
+                return sample
+
+        def run_search() -> dict[str, Any]:
+            found = capacity.search_capacity(scenario, probe, search, upstream_ttft_ms=self.upstream["ttft_ms"],
+                                             fatal=(scenarios.VerificationFailed,))
+            if found is None:
+                raise RuntimeError("no capacity probe ran (time budget or probe limit of 0)")
+            self.console.print(f"{cell['id']}: {capacity.interval_text(found['extra']['capacity'])}")
+            return found
+
+        self.record(cell, run_search)
+
     def _journey(self, stack: Stack, load: measure.Load) -> None:
         from loadtests.journey import run_journey
 
@@ -321,7 +552,7 @@ class Bench:
         cell = self.cell(stack, "journey", "locust", profile.journey_users)
         self.advance(cell["id"])
         sample = self.record(cell, partial(measure.with_server_usage, load, partial(
-            run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=profile.duration_s * 2,
+            run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=journey_duration(profile),
             warmup_s=max(profile.warmup_s, 3.0), seed_users=profile.seed.users,
             decks_per_user=profile.seed.decks_per_user, cpus=self.client_cpus)))
         if sample is not None and sample["extra"].get("client_bound") and "client-bound" not in cell["flags"]:
@@ -375,14 +606,99 @@ class Bench:
             results.finish_cell(cell, self.ceiling_rps)
             self.save()
 
-    def _open_cell(self, stack: Stack, rate: float | None) -> dict[str, Any]:
-        cid = results.cell_id(stack.id, "card", "openloop", None, rate)
+    def _open_cell(self, stack: Stack, rate: float | None, scenario: str = "card") -> dict[str, Any]:
+        cid = results.cell_id(stack.id, scenario, "openloop", None, rate)
         for existing in self.doc["cells"]:
             if existing["id"] == cid:
                 return existing
-        created = results.new_cell(stack.id, "card", "openloop", None, mode="open", target_rate=rate)
+        created = results.new_cell(stack.id, scenario, "openloop", None, mode="open", target_rate=rate)
         self.doc["cells"].append(created)
         return created
+
+    # --- equal offered load (latency claims) -------------------------------------------------
+    def equal_load_rates(self) -> dict[str, dict[str, Any]]:
+        """Per scenario: the reference (the weakest equal-load stack's closed-loop peak at the
+        primary level, median over its repetitions) and the rates every stack gets."""
+        profile = self.plan.profile
+        out: dict[str, dict[str, Any]] = {}
+        for scenario in profile.equal_load_scenarios:
+            peaks: dict[str, float] = {}
+            for stack in self.plan.equal_load_stacks():
+                if scenario not in self.plan.equal_load_scenarios(stack):
+                    continue
+                cell = self.cell(stack, scenario, self.closed_driver, profile.primary_concurrency)
+                peak = (cell["summary"].get("rps") or {}).get("median") if cell["status"] == "ok" else None
+                if peak:
+                    peaks[stack.id] = float(peak)
+            if peaks:
+                weakest = min(peaks, key=lambda k: peaks[k])
+                out[scenario] = {"reference_rps": peaks[weakest], "reference_stack": weakest, "peaks": peaks,
+                                 "rates": {f: equal_rate(peaks[weakest], f) for f in profile.equal_load_fractions}}
+        return out
+
+    def equal_load(self) -> None:
+        """Every equal-load stack at the SAME fixed arrival rates per scenario (fractions of the
+        reference), open loop, each repetition × fraction on a freshly started server that then
+        runs every scenario at its rate; interleaved: repetition r rotates the stacks by r."""
+        profile = self.plan.profile
+        rates = self.equal_load_rates()
+        self.doc["settings"]["equal_load"] = {
+            "fractions": list(profile.equal_load_fractions), "repetitions": list(profile.equal_load_repetitions),
+            "warmup_s": profile.equal_load_warmup_s, "duration_s": profile.equal_load_duration_s,
+            "stacks": [s.id for s in self.plan.equal_load_stacks()],
+            "scenarios": {k: {**v, "rates": {str(f): r for f, r in v["rates"].items()}} for k, v in rates.items()},
+            "note": "latency claims are judged here: the same offered rate for every stack, open loop (no "
+                    "coordinated omission); closed-loop latency at saturation measures queueing",
+        }
+        stacks = self.plan.equal_load_stacks()
+        reps = dict(zip(profile.equal_load_fractions, profile.equal_load_repetitions, strict=True))
+        for rep in range(max(reps.values(), default=0)):
+            order = stacks[rep % len(stacks):] + stacks[: rep % len(stacks)]
+            for stack in order:
+                for fraction in [f for f in profile.equal_load_fractions if rep < reps[f]]:
+                    todo = [s for s in self.plan.equal_load_scenarios(stack) if s in rates]
+                    if todo:
+                        self._equal_load_once(stack, fraction, todo, rates)
+                        if any(s == "review" for s in todo):
+                            self.db.restore()
+
+    def _equal_load_once(self, stack: Stack, fraction: float, names: list[str],
+                         rates: dict[str, dict[str, Any]]) -> None:
+        from loadtests.openloop import run_open_loop
+
+        profile = self.plan.profile
+        cells = {}
+        for scenario in names:
+            ref = rates[scenario]
+            cell = self._open_cell(stack, ref["rates"][fraction], scenario)
+            cell["extra"] = {"load_group": f"{scenario}-equal", "fraction_of_reference": fraction,
+                             "reference_rps": ref["reference_rps"], "reference_stack": ref["reference_stack"]}
+            cells[scenario] = cell
+        try:
+            with self.server(stack) as running:
+                load = measure.Load(running.url, running.pid, self.client_cpus)
+                with httpx.Client(base_url=running.url, timeout=30) as client:
+                    user = self._user(stack, client)
+                for scenario, cell in cells.items():
+                    rate = float(cell["target_rate"])
+                    spec = scenarios.request_spec(scenario, stack.api, user)
+                    self.advance(cell["id"])
+
+                    def once(spec: scenarios.RequestSpec = spec, rate: float = rate,
+                             extra: dict[str, Any] = cell["extra"]) -> dict[str, Any]:
+                        sample = measure.with_server_usage(load, partial(
+                            run_open_loop, running.url, spec, rate, profile.equal_load_duration_s,
+                            profile.equal_load_warmup_s, cpus=self.client_cpus))
+                        sample["achieved_rps"] = sample["rps"]
+                        sample["extra"].update(extra)
+                        return sample
+
+                    self.record(cell, once)
+        except ServerError as exc:
+            for cell in cells.values():
+                if not cell["samples"]:
+                    cell["status"], cell["error"] = "failed", str(exc)[:2000]
+            self.save()
 
     def _fanout(self, stack: Stack, running: RunningServer, scenario: str) -> None:
         profile = self.plan.profile
@@ -440,12 +756,69 @@ class Bench:
         self.save()
 
 
+def equal_rate(reference_rps: float, fraction: float) -> float:
+    """The offered rate at `fraction` of the reference, req/s to 0.1 (the same for every stack)."""
+    return round(reference_rps * fraction, 1)
+
+
+def _wrk_threads(stack: Stack) -> int:
+    variant = VARIANTS.get(stack.id)
+    return variant.wrk_threads if variant else 1
+
+
+def flag_p99_swing(cell: dict[str, Any], limit: float) -> None:
+    """Flag "p99-swing" on a cell whose p99 varies more than `limit` (max/min) between its
+    repetitions, with the figures in `cell["p99_spread"]`: the p99 is judged on its own noise,
+    not only on req/s's."""
+    values = [float(v) for s in cell.get("samples", [])
+              if isinstance(v := (s.get("latency_ms") or {}).get("p99"), int | float) and v > 0]
+    flags = cell.setdefault("flags", [])
+    if len(values) < 2:
+        cell.pop("p99_spread", None)
+        if "p99-swing" in flags:
+            flags.remove("p99-swing")
+        return
+    ratio = max(values) / min(values)
+    cell["p99_spread"] = {"min_ms": min(values), "max_ms": max(values), "max_over_min": round(ratio, 3),
+                          "limit": limit, "n": len(values)}
+    if ratio > limit and "p99-swing" not in flags:
+        flags.append("p99-swing")
+    elif ratio <= limit and "p99-swing" in flags:
+        flags.remove("p99-swing")
+
+
 def _driver(scenario: str, stack: Stack, closed: str = "wrk") -> str:
     if scenario in scenarios.WRK_SCENARIOS:
         return closed
     if scenario == "sse-fanout":
         return "sse" if stack.api == "rest" else "ws"
     return {"chat": "chat", "ws": "ws", "journey": "locust"}[scenario]
+
+
+def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
+    """What the plan decided, for the results' settings: setups, repetitions, windows, searches."""
+    p = plan.profile
+    return {
+        "estimated_wall_s": estimate,
+        "setup_rule": setups.MAIN_RULE,
+        "variants": {v: {"rule": VARIANTS[v].rule, "workers": VARIANTS[v].workers,
+                         "wrk_threads": VARIANTS[v].wrk_threads, "refused": plan.refused.get(v)}
+                     for v in (s.id for s in plan.stacks) if v in VARIANTS},
+        "verdict_repetitions": p.repetitions, "sensitivity_repetitions": p.sensitivity_reps,
+        "sensitivity_duration_s": p.sensitivity_duration_s or p.duration_s,
+        "verdict_concurrency": p.primary_concurrency,
+        "repetitions_by_cell": {f"{s.id}/{sc}": {str(c): plan.repetitions(s, sc, c) for c in plan.concurrency(sc, s)}
+                                if sc in scenarios.WRK_SCENARIOS else plan.repetitions(s, sc)
+                                for s in plan.stacks for sc in plan.scenarios[s.id]},
+        "closed_loop_latency": "closed-loop latency at saturation is queueing (wrk keeps every connection "
+                               "busy), not response time: latency claims use the equal-load open-loop cells",
+        "p99_swing_limit": p.p99_swing_limit,
+        "capacity": {k: {"start": v.start, "max_level": v.max_level, "resolution": v.resolution,
+                         "max_probes": v.max_probes, "budget_s": v.budget_s, "growth": v.growth,
+                         "objective": capacity.objective_text(k, p.upstream_ttft_ms),
+                         "open_files_limit": capacity.open_files_limit()}
+                     for k, v in p.capacity.items()},
+    }
 
 
 def _run_checks(console: Console) -> dict[str, str]:
@@ -507,9 +880,13 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     if chosen.stacks and not (stacks or impls or servers):  # the profile's own matrix (`ci`)
         stacks = list(chosen.stacks)
     scenarios = scenarios or list(chosen.scenarios) or None
-    plan = make_plan(chosen, stack_ids=stacks, impls=impls, servers=servers, only=scenarios)
-    subset = bool(stacks or impls or servers or scenarios)
     srv_cpus, cli_cpus = split_cpus(server_cpus, client_cpus)
+    plan = make_plan(chosen, stack_ids=stacks, impls=impls, servers=servers, only=scenarios,
+                     server_cpus=srv_cpus, client_cpus=cli_cpus)
+    subset = bool(stacks or impls or servers or scenarios)
+    estimate = plan.estimate_s()
+    console.print(f"plan: {plan.measurements()} measurements, estimated wall time "
+                  f"{estimate['total'] / 60:.0f} min ({', '.join(f'{k} {v / 60:.1f}' for k, v in estimate.items() if v and k != 'total')} min)")
     base_dsn = resolve_dsn(dsn)
     env_doc = environment.capture(base_dsn)
     run_id = results.make_run_id((env_doc.get("git") or {}).get("commit"))
@@ -533,6 +910,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         "app": {"pool_size_per_worker": app_settings.pool_size, "pool_max_overflow": app_settings.pool_max_overflow,
                 "password_hash": "argon2id t=3 m=64MiB p=4 (library defaults)", "environment": "production"},
         "subset": subset, "scenarios": plan.scenarios, "closed_loop_driver": closed_driver,
+        **plan_settings(plan, estimate),
     }
     doc = results.new_document(run_id=run_id, profile=chosen.name, environment=env_doc, settings=settings)
     env = {"STACKBENCH_DSN": db.dsn, "STACKBENCH_UPSTREAM_URL": sim.url, "STACKBENCH_ENVIRONMENT": "production",
@@ -551,6 +929,8 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
                 order = plan.stacks[rep % len(plan.stacks):] + plan.stacks[: rep % len(plan.stacks)]
                 for stack in order:
                     bench.run_stack(stack, rep)
+            if plan.equal_load_stacks():
+                bench.equal_load()
         results.refresh_ceiling(doc)
         bench.save()
         if chosen.micro and not subset:
