@@ -139,10 +139,29 @@ def bench(
     server_cpus: Annotated[str | None, typer.Option(help="CPUs for the servers, e.g. 0 (default: first half).")] = None,
     client_cpus: Annotated[str | None, typer.Option(help="CPUs for load generators, e.g. 1 (default: the rest).")] = None,
     latest: Annotated[bool | None, typer.Option("--latest/--no-latest", help="Also write reports/latest (default: full standard runs).")] = None,
+    app_target: Annotated[str | None, typer.Option("--app", help="Your app, module:attr (WSGI/ASGI app or factory), on every server that fits.", rich_help_panel="Your own app or service")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="A running server's URL (http://host:port) to drive instead.", rich_help_panel="Your own app or service")] = None,
+    scenario_file: Annotated[Path | None, typer.Option("--scenario-file", help="TOML file of the requests to send (loadtests/scenario_file.py).", rich_help_panel="Your own app or service")] = None,
+    interface: Annotated[str | None, typer.Option(help="asgi | wsgi (default: detected).", rich_help_panel="Your own app or service")] = None,
+    factory: Annotated[bool | None, typer.Option("--factory/--no-factory", help="The attribute is a factory (default: detected).", rich_help_panel="Your own app or service")] = None,
+    app_dir: Annotated[Path, typer.Option(help="Directory your app imports from.", rich_help_panel="Your own app or service")] = Path("."),
+    agent: Annotated[str | None, typer.Option(help="URL of `stackbench agent` on the target's host (server CPU/memory).", rich_help_panel="Your own app or service")] = None,
+    repetitions: Annotated[int, typer.Option(min=1, help="Fresh-server repetitions.", rich_help_panel="Your own app or service")] = 5,
+    duration: Annotated[float, typer.Option(min=0.5, help="Seconds per measured window.", rich_help_panel="Your own app or service")] = 5.0,
+    warmup: Annotated[float, typer.Option(min=0, help="Seconds of discarded warm-up.", rich_help_panel="Your own app or service")] = 1.0,
+    connections: Annotated[int, typer.Option(min=1, help="Closed-loop connections.", rich_help_panel="Your own app or service")] = 64,
+    rate: Annotated[list[float] | None, typer.Option(help="Open-loop rates, req/s (default with --target: half the closed loop).", rich_help_panel="Your own app or service")] = None,
 ) -> None:
     """Run the benchmark matrix (stacks × scenarios) and write a results JSON."""
     from loadtests.runner import main as run_bench
 
+    if app_target or target:
+        from loadtests.byo import main as run_byo
+
+        raise typer.Exit(run_byo(app=app_target, target=target, scenario_file=scenario_file, interface=interface,
+                                 factory=factory, app_dir=app_dir, servers=server, agent=agent, repetitions=repetitions,
+                                 duration=duration, warmup=warmup, connections=connections, rates=rate, out=out,
+                                 server_cpus=server_cpus, client_cpus=client_cpus, console=console))
     try:
         check_bench(profile=profile, impls=impl, servers_=server, scenarios_=scenario, stacks_=stack)
     except UnknownName as exc:
@@ -219,6 +238,21 @@ def export(
     else:
         out.write_text(text)
         console.print(f"{format} written to {out}")
+
+
+@app.command("agent")
+def agent_command(
+    pid: Annotated[int, typer.Option(help="The server's main process (its whole tree is measured).")],
+    port: Annotated[int, typer.Option()] = 9123,
+    host: Annotated[str, typer.Option(help="Interface to listen on (keep it private).")] = "127.0.0.1",
+) -> None:
+    """Report a server's CPU and memory over HTTP for `bench --target … --agent` (run it on the server's host)."""
+    from stackbench.agent import serve as serve_agent
+
+    try:
+        serve_agent(pid, host, port)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
 
 
 if __name__ == "__main__":
