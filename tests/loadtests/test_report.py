@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from loadtests import report, results, stats
+from loadtests import report, results, scenarios, stats
 from loadtests import verdicts as verdict_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -63,11 +63,12 @@ STACKS = {  # stack → (impl, server, kind, workers)
     "graphql-uvicorn": ("graphql", "uvicorn", "app", 1),
     "raw-asgi-granian-asgi": ("raw-asgi", "granian-asgi", "floor", 1),
 }
-WRK_RPS = {  # stack → req/s at 64 connections for config, card, due, review
-    "flask-gunicorn-gthread": (3200.0, 1500.0, 700.0, 300.0),
-    "flask-gunicorn-gevent": (2900.0, 1400.0, 650.0, 280.0),
-    "rest-uvicorn": (4600.0, 2100.0, 900.0, 320.0),
-    "graphql-uvicorn": (3400.0, 1300.0, 500.0, 250.0),
+CLOSED = [s.name for s in scenarios.closed_loop()]  # config, card, decks, due, review
+WRK_RPS = {  # stack → req/s at 64 connections for each closed-loop scenario, in registry order
+    "flask-gunicorn-gthread": (3200.0, 1500.0, 1100.0, 700.0, 300.0),
+    "flask-gunicorn-gevent": (2900.0, 1400.0, 1000.0, 650.0, 280.0),
+    "rest-uvicorn": (4600.0, 2100.0, 1500.0, 900.0, 320.0),
+    "graphql-uvicorn": (3400.0, 1300.0, 800.0, 500.0, 250.0),
 }
 CEILING_RPS = 30000.0
 
@@ -114,7 +115,7 @@ def synthetic_document() -> dict[str, Any]:
     _cell(doc, "raw-asgi-granian-asgi", "config", "wrk", 64,
           [_sample(rng, 26000.0, 64) for _ in range(3)])
     for stack, rates in WRK_RPS.items():
-        for scenario, rps in zip(report.WRK_SCENARIOS, rates, strict=True):
+        for scenario, rps in zip(CLOSED, rates, strict=True):
             if stack == "graphql-uvicorn" and scenario == "review":
                 _cell(doc, stack, scenario, "wrk", 64, [], status="refused",
                       error="verification failed: grade 9 must be 422, got 400")
@@ -332,11 +333,11 @@ def test_scenario_tables_recompute_from_samples(report_dir: Path) -> None:
     doc = json.loads((report_dir / "results.json").read_text())
     text = (report_dir / "report.md").read_text()
     checked = 0
-    for scenario in report.WRK_SCENARIOS:
+    for scenario in CLOSED:
         cells = [c for c in doc["cells"] if c["scenario"] == scenario and c["driver"] == "wrk"]
         if not cells:
             continue
-        header, rows, _ = md_tables(md_section(text, report.SCENARIO_TITLES[scenario]))[0]
+        header, rows, _ = md_tables(md_section(text, scenarios.get(scenario).title))[0]
         col = {name: header.index(name) for name in
                ("stack (workers)", "conns", "req/s median [95% CI]", "p50 ms", "p99 ms")}
         printed = {(r[col["stack (workers)"]].split(" (")[0], r[col["conns"]]): r for r in rows}
@@ -351,7 +352,7 @@ def test_scenario_tables_recompute_from_samples(report_dir: Path) -> None:
             checked += 1
         if doc["driver_ceilings"]:
             ceiling = max(d["rps"] for d in doc["driver_ceilings"])
-            assert f"Driver ceiling in this run: {ceiling:,.0f} req/s" in md_section(text, report.SCENARIO_TITLES[scenario])
+            assert f"Driver ceiling in this run: {ceiling:,.0f} req/s" in md_section(text, scenarios.get(scenario).title)
     assert checked > 0
 
 

@@ -1,0 +1,103 @@
+"""Assembling the report: the head and summary, the verdicts, then every registered section
+builder in order (`loadtests.report.SECTION_BUILDERS`), written as report.md and report.html."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from loadtests import verdicts as verdict_engine
+from loadtests.report.document import Section, Table, markdown_toc, to_html, to_markdown
+from loadtests.report.run import COMMITTED, calibration, calibration_sentence
+from loadtests.report.scenario import driver_ceiling
+from loadtests.report.values import fmt
+from loadtests.report.verdict import judge, tally, verdict_section
+
+Builder = Callable[[dict[str, Any], Path], "Section | list[Section] | None"]
+
+
+def resolve(entry: str) -> Builder:
+    """`"package.module:function"` → the function (imported when the report is built, so a
+    builder's module may import `loadtests.report` freely)."""
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def _sections(built: Section | list[Section] | None) -> list[Section]:
+    if built is None:
+        return []
+    return [built] if isinstance(built, Section) else list(built)
+
+
+def head_section(doc: dict[str, Any], found: list[verdict_engine.Verdict]) -> Section:
+    env = doc.get("environment", {}).get("machine", {})
+    settings = doc.get("settings", {})
+    blocks: list[str | Table | Path] = [
+        f"Profile **{doc.get('profile')}**, {settings.get('repetitions', 1)} repetition(s) per cell, "
+        f"measured {doc.get('started_at')} – {doc.get('finished_at')} on {env.get('cpu_model', '?')} "
+        f"({env.get('cores', '?')} cores, {fmt((env.get('memory_bytes') or 0) / 2**30, 0)} GiB, {env.get('virtualization', '?')}); "
+        f"server pinned to CPUs {settings.get('server_cpus')}, load generators to {settings.get('client_cpus')}. "
+        f"Commit `{(doc.get('environment', {}).get('git') or {}).get('commit', '?')}`."]
+    blocks += summary_blocks(doc, found)
+    return Section(f"stackbench report — run {doc.get('run_id')}", level=1, blocks=blocks)
+
+
+def summary_blocks(doc: dict[str, Any], found: list[verdict_engine.Verdict],
+                   committed: Path = COMMITTED) -> list[str | Table | Path]:
+    """The summary at the top: verdicts per status, cells per status, the driver's ceiling and
+    how this machine compares with the committed run."""
+    cells: dict[str, int] = {}
+    for c in doc.get("cells", []):
+        cells[c.get("status", "ok")] = cells.get(c.get("status", "ok"), 0) + 1
+    cell_text = ", ".join(f"{n} {status}" for status, n in sorted(cells.items())) or "none"
+    lines = [f"**Summary.** {len(found)} claims judged; cells measured: {cell_text}."]
+    if (ceiling := driver_ceiling(doc)) is not None:
+        lines.append(f"The load generator's ceiling in this run: {fmt(ceiling)} req/s (cells above a third of it "
+                     "are flagged client-bound).")
+    if committed.exists():
+        reference = json.loads(committed.read_text())
+        if reference.get("run_id") != doc.get("run_id"):
+            lines.append(calibration_sentence(calibration(doc, reference)))
+    if doc.get("interrupted") or doc.get("status") == "interrupted":
+        lines.append("**This run was interrupted**: cells after the interruption are missing or partial.")
+    table = Table(["status", "claims"], [[status, str(n)] for status, n in tally(found).items()])
+    return [" ".join(lines), table]
+
+
+def build(doc: dict[str, Any], out: Path,
+          builders: Iterable[str] | None = None) -> tuple[list[Section], list[verdict_engine.Verdict]]:
+    from loadtests.report import SECTION_BUILDERS
+
+    charts = out / "charts"
+    charts.mkdir(parents=True, exist_ok=True)
+    found, registry = judge(doc)
+    sections = [head_section(doc, found), verdict_section(found, registry)]
+    for entry in builders if builders is not None else SECTION_BUILDERS:
+        sections += _sections(resolve(entry)(doc, charts))
+    return sections, found
+
+
+def write_report(results: Path, out: Path | None = None) -> Path:
+    doc = json.loads(Path(results).read_text())
+    out = out or Path("reports") / str(doc.get("run_id", "run"))
+    out.mkdir(parents=True, exist_ok=True)
+    if (charts := out / "charts").exists():
+        shutil.rmtree(charts)
+    sections, found = build(doc, out)
+    contents = Section("Contents", blocks=[markdown_toc(sections[1:])])
+    (out / "report.md").write_text(to_markdown([sections[0], contents, *sections[1:]], out))
+    (out / "report.html").write_text(to_html(sections, f"stackbench {doc.get('run_id')}"))
+    (out / "verdicts.json").write_text(json.dumps([v.to_dict() for v in found], indent=1))
+    if Path(results).resolve() != (out / "results.json").resolve():
+        shutil.copyfile(results, out / "results.json")
+    return out
+
+
+def verdict_table_text(results: Path) -> str:
+    doc = json.loads(Path(results).read_text())
+    found, registry = judge(doc)
+    return verdict_engine.verdicts_markdown(found, registry)

@@ -1,0 +1,96 @@
+"""The realtime sections: chat (tutor streams over a slow upstream) and the fan-out family
+(held event streams, WebSocket feed), one per registry scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loadtests import scenarios
+from loadtests.report import charts
+from loadtests.report.document import Section, Table
+from loadtests.report.values import cells_for, extra, flags, fmt, last_sample
+
+
+def _by_stack_level(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(cells, key=lambda c: (c["stack"], c.get("concurrency") or 0))
+
+
+def chat_section(doc: dict[str, Any], charts_dir: Path, scenario: scenarios.Scenario) -> Section | None:
+    cells = cells_for(doc, scenario.name)
+    if not cells:
+        return None
+    rows: list[list[str]] = []
+    series: dict[str, list[tuple[float, float]]] = {}
+    sustained: dict[str, Any] = {}
+    for c in _by_stack_level(cells):
+        sample = last_sample(c)
+        ex = extra(sample)
+        ttft, total = ex.get("ttft_ms") or {}, ex.get("total_ms") or {}
+        errors = sum((ex.get("errors") or {}).values())
+        rows.append([c["stack"], fmt(c.get("concurrency")), fmt(ex.get("completed")), fmt(errors),
+                     fmt(ttft.get("p50"), 0), fmt(ttft.get("p99"), 0), fmt(total.get("p50"), 0), fmt(total.get("p99"), 0),
+                     fmt(sample.get("server_cpu_pct"), 0), fmt(sample.get("client_cpu_pct"), 0), flags(c)])
+        if ttft.get("p99"):
+            series.setdefault(c["stack"], []).append((float(c["concurrency"]), float(ttft["p99"])))
+        if ex.get("max_sustained") is not None:
+            sustained[c["stack"]] = ex["max_sustained"]
+    upstream = doc.get("settings", {}).get("upstream", {})
+    upstream_ttft = upstream.get("ttft_ms")
+    s = Section(scenario.title, blocks=[
+        f"Each user POSTs a question and reads the streamed answer (SSE; GraphQL: a subscription). The upstream "
+        f"simulator answers with time-to-first-token {upstream_ttft or '?'} ms, {upstream.get('tokens', '?')} tokens "
+        f"{upstream.get('token_interval_ms', '?')} ms apart. A level is sustained when every stream completes without error "
+        "and p99 time-to-first-token stays under twice the upstream's own; higher levels are not tried once one is not sustained.",
+        Table(["stack", "users", "completed", "errors", "TTFT p50 ms", "TTFT p99 ms", "total p50 ms", "total p99 ms",
+               "server CPU %", "client CPU %", "flags"], rows),
+    ])
+    if sustained:
+        s.blocks.append(Table(["stack", "largest sustained concurrent streams"],
+                              [[k, fmt(v)] for k, v in sorted(sustained.items(), key=lambda kv: -kv[1])]))
+    if series:
+        objective = 2.0 * float(upstream_ttft) if isinstance(upstream_ttft, int | float) else None
+        s.blocks.append(charts.line_chart(
+            charts_dir / f"{scenario.name}-ttft.png", f"{scenario.name}: p99 time to first token against concurrent users",
+            series, "concurrent users (log)", "TTFT p99 (ms)", logx=True, objective=objective,
+            objective_label=f"objective: 2 × upstream TTFT ({fmt(objective, 0)} ms)"))
+    return s
+
+
+def fanout_section(doc: dict[str, Any], charts_dir: Path, scenario: scenarios.Scenario) -> Section | None:
+    cells = cells_for(doc, scenario.name)
+    if not cells:
+        return None
+    rows = []
+    lat_series: dict[str, list[tuple[float, float]]] = {}
+    rss_series: dict[str, list[tuple[float, float]]] = {}
+    for c in _by_stack_level(cells):
+        sample = last_sample(c)
+        ex = extra(sample)
+        d = ex.get("delivery_ms") or {}
+        per_conn = ex.get("rss_per_connection_bytes")
+        rows.append([c["stack"], fmt(c.get("concurrency")), fmt(ex.get("connected")), fmt(ex.get("connects_per_s"), 0),
+                     fmt(d.get("p50"), 1), fmt(d.get("p99"), 1), f"{fmt(ex.get('delivered'))} / {fmt(ex.get('expected'))}",
+                     fmt((per_conn or 0) / 1024, 1), fmt(ex.get("rss_after_disconnect_delta_mib"), 1),
+                     fmt(sample.get("client_cpu_pct"), 0), flags(c)])
+        if d.get("p99"):
+            lat_series.setdefault(c["stack"], []).append((float(c["concurrency"]), float(d["p99"])))
+        if per_conn:
+            rss_series.setdefault(c["stack"], []).append((float(c["concurrency"]), float(per_conn) / 1024))
+    name = scenario.name
+    s = Section(scenario.title, blocks=[Table(
+        ["stack", "subscribers", "connected", "connects/s", "delivery p50 ms", "delivery p99 ms", "delivered / expected",
+         "RSS KiB per connection", "RSS after disconnect Δ MiB", "client CPU %", "flags"], rows)])
+    if lat_series:
+        s.blocks.append(charts.line_chart(charts_dir / f"{name}-latency.png", f"{name}: p99 publish→receipt against subscribers",
+                                          lat_series, "subscribers (log)", "delivery p99 (ms)", logx=True))
+    if rss_series:
+        s.blocks.append(charts.line_chart(charts_dir / f"{name}-rss.png", f"{name}: server RSS per held connection",
+                                          rss_series, "subscribers (log)", "KiB per connection", logx=True))
+    return s
+
+
+def realtime_sections(doc: dict[str, Any], charts_dir: Path) -> list[Section]:
+    found = [chat_section(doc, charts_dir, sc) for sc in scenarios.of_family("chat")]
+    found += [fanout_section(doc, charts_dir, sc) for sc in scenarios.of_family("fanout")]
+    return [s for s in found if s is not None]
