@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loadtests import scenarios
 from loadtests.floors import FLOORS as FLOOR_DEFS
 from loadtests.servers import AppTarget, ServerSpec, all_servers
 
@@ -37,8 +38,8 @@ class Stack:
     workers: int | None = None
     threads: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    # What this stack cannot do, with the reason (printed in the report instead of a number).
-    unsupported: dict[str, str] = field(default_factory=dict)
+    # Capabilities a scenario may need (`Scenario.needs`) that this stack lacks, with the reason.
+    lacks: dict[str, str] = field(default_factory=dict)
 
     @property
     def target(self) -> AppTarget:
@@ -53,9 +54,10 @@ class Stack:
         )
 
     def supports(self, scenario: str) -> bool:
+        wanted = scenarios.get(scenario)
         if self.kind == "floor":
-            return scenario == "config"
-        return scenario not in self.unsupported
+            return wanted.floors
+        return wanted.needs not in self.lacks
 
 
 _NO_WS = "the WSGI server gives the app no socket to upgrade (flask-sock needs gunicorn or werkzeug)"
@@ -64,17 +66,17 @@ _NO_WS = "the WSGI server gives the app no socket to upgrade (flask-sock needs g
 def _registry() -> dict[str, Stack]:
     stacks = [
         Stack("flask-gunicorn-sync", "flask", "gunicorn-sync", "rest", "app",
-              unsupported={"sse-fanout": "each held stream occupies a sync worker", "ws": _NO_WS}),
+              lacks={"held-streams": "each held stream occupies a sync worker", "websocket-feed": _NO_WS}),
         Stack("flask-gunicorn-gthread", "flask", "gunicorn-gthread", "rest", "app"),
         Stack("flask-gunicorn-gevent", "flask", "gunicorn-gevent", "rest", "app"),
-        Stack("flask-waitress", "flask", "waitress", "rest", "app", unsupported={"ws": _NO_WS}),
-        Stack("flask-granian", "flask", "granian-wsgi", "rest", "app", unsupported={"ws": _NO_WS}),
+        Stack("flask-waitress", "flask", "waitress", "rest", "app", lacks={"websocket-feed": _NO_WS}),
+        Stack("flask-granian", "flask", "granian-wsgi", "rest", "app", lacks={"websocket-feed": _NO_WS}),
         Stack("rest-uvicorn", "rest", "uvicorn", "rest", "app"),
         Stack("rest-uvicorn-h11", "rest", "uvicorn-h11", "rest", "app"),
         Stack("rest-granian", "rest", "granian-asgi", "rest", "app"),
         Stack("rest-gunicorn-uvicorn", "rest", "gunicorn-uvicorn", "rest", "app"),
-        Stack("graphql-uvicorn", "graphql", "uvicorn", "graphql", "app", unsupported={"ws": "GraphQL uses subscriptions (see sse-fanout)"}),
-        Stack("graphql-granian", "graphql", "granian-asgi", "graphql", "app", unsupported={"ws": "GraphQL uses subscriptions (see sse-fanout)"}),
+        Stack("graphql-uvicorn", "graphql", "uvicorn", "graphql", "app", lacks={"websocket-feed": "GraphQL uses subscriptions (see sse-fanout)"}),
+        Stack("graphql-granian", "graphql", "granian-asgi", "graphql", "app", lacks={"websocket-feed": "GraphQL uses subscriptions (see sse-fanout)"}),
     ]
     for server in all_servers("asgi"):
         stacks.append(Stack(f"raw-asgi-{server}", "raw-asgi", server, "floor", "floor"))
