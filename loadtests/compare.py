@@ -23,7 +23,7 @@ Rendering is in `loadtests.compare_render`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -256,15 +256,27 @@ class GateResult:
     reasons: tuple[str, ...]
 
 
+def control_stacks(doc: Mapping[str, Any]) -> set[str]:
+    """Stacks with no app code (floors: the raw servers): what they measure is the machine."""
+    return {sid for sid, info in (doc.get("stacks") or {}).items() if (info or {}).get("kind") == "floor"}
+
+
 def gate(rows: Sequence[CompareRow], *, fail_on: FailOn = "worse",
-         fingerprint_diff: Sequence[str] = (), strict: bool = False) -> GateResult:
+         fingerprint_diff: Sequence[str] = (), strict: bool = False,
+         control: Collection[str] = ()) -> GateResult:
     """The exit status of `stackbench compare --fail-on …`. Strict refuses (2) when the runs'
-    fingerprints differ or when not one comparison could be judged (a gate that cannot judge
-    must not pass silently)."""
+    fingerprints differ, when a control cell moved (`control`: stacks with no app code, such
+    as the raw-server floor every run measures — when it changes, the machine did, and the
+    other verdicts are suspect) or when not one comparison could be judged (a gate that cannot
+    judge must not pass silently). Control cells never fail the gate themselves."""
     failing: list[str] = []
+    moved: list[str] = []
     judged = not_judged = 0
     for row in rows:
         if row.presence != "both":
+            continue
+        if row.cell_id.split("/", 1)[0] in control:
+            moved += [f"{row.cell_id} {m.metric} ×{m.ratio:.3f}" for m in row.metrics if m.significant]
             continue
         if row.broken and fail_on != "never":
             failing.append(f"{row.cell_id} (B {row.status_b})")
@@ -280,6 +292,9 @@ def gate(rows: Sequence[CompareRow], *, fail_on: FailOn = "worse",
     if fingerprint_diff:
         reasons.append(f"the runs' environments differ ({len(fingerprint_diff)}: "
                        + "; ".join(fingerprint_diff[:5]) + ("; …" if len(fingerprint_diff) > 5 else "") + ")")
+    if moved:
+        reasons.append("a control cell (no app code) changed: the machine, not the code, moved between "
+                       "the runs; rerun before trusting a verdict (" + "; ".join(moved) + ")")
     if judged == 0:
         reasons.append(f"no comparison could be judged ({not_judged} with fewer than 2 samples a side: "
                        "run a profile with repetitions ≥ 2, ≥ 4 for the rank test, e.g. `--profile ci`)")

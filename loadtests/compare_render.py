@@ -142,7 +142,7 @@ def run(a_path: Path, b_path: Path, *, metrics: Sequence[str] | None = None, min
     a, b = load(a_path), load(b_path)
     rows = cmp.compare(a, b, metrics=names, min_change=change, alpha=alpha)
     result = cmp.gate(rows, fail_on=fail_on, fingerprint_diff=cmp.fingerprint_differences(a, b),  # type: ignore[arg-type]
-                      strict=strict)
+                      strict=strict, control=cmp.control_stacks(a) & cmp.control_stacks(b))
     if out.isatty():
         table = render_compare_table(rows, min_change=change, alpha=alpha)
         shown = console or Console(file=out)

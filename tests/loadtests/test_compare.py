@@ -260,3 +260,28 @@ def test_output_through_a_pipe_is_not_truncated(tmp_path: Path) -> None:
     assert any(f"{long_stack}/config/wrk/c256" in line for line in lines), proc.stdout
     assert max(len(line) for line in lines) > 80  # wider than a terminal, nothing cut
     assert "…" not in proc.stdout
+
+
+def test_a_moved_control_cell_warns_and_never_fails_the_gate(tmp_path: Path) -> None:
+    """A floor (no app code) that changed means the machine changed: said, not blamed on the code."""
+    def with_floor(run_id: str, floor: list[tuple[float, float]], app: list[tuple[float, float]]) -> Path:
+        doc = _document(run_id, {"config": app}, tmp_path)
+        doc["stacks"]["raw-asgi-uvicorn"] = {**STACK, "kind": "floor", "impl": "raw-asgi"}
+        cell = results.new_cell("raw-asgi-uvicorn", "config", "wrk", 64)
+        cell["samples"] = [_sample(rps, p99) for rps, p99 in floor]
+        results.finish_cell(cell, ceiling_rps=None)
+        doc["cells"].append(cell)
+        return results.save(doc, tmp_path / f"{run_id}-floor.json")
+
+    slow = [(rps * 0.6, p99) for rps, p99 in BASE]
+    a = with_floor("a", BASE, BASE)
+    b = with_floor("b", slow, BASE)
+    result = _compare_cli(str(a), str(b), *GATE)
+    assert result.exit_code == 0, result.output
+    assert "a control cell (no app code) changed" in result.output
+    assert "raw-asgi-uvicorn/config/wrk/c64 rps ×0.600" in result.output
+    assert _compare_cli(str(a), str(b), *GATE, "--strict").exit_code == 2
+    # the app regressing while the floor held still fails
+    c = with_floor("c", BASE, slow)
+    held = _compare_cli(str(a), str(c), *GATE)
+    assert held.exit_code == 1 and "control" not in held.output
