@@ -64,6 +64,12 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Failed logins allowed per minute, per username and per client address (then 429).
+    # Per (address, username) and per address; per username over all addresses only against
+    # addresses that have failed there (the owner is not locked out): flashcards/ratelimit.py.
+    # X-Forwarded-For: NOT trusted. The client address is the TCP peer the server reports;
+    # loadtests/servers.py runs uvicorn with --no-proxy-headers and gunicorn with
+    # --forwarded-allow-ips "" (uvicorn's default trusts 127.0.0.1, so on loopback any client
+    # could pick its address). Behind a real reverse proxy, list only that proxy there.
     login_rate_per_minute: int = Field(default=10, ge=1)
     login_client_rate_per_minute: int = Field(default=60, ge=1)
     cors_origins: list[str] = []

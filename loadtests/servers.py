@@ -221,6 +221,9 @@ def _base_settings(spec: ServerSpec, package: str) -> dict[str, Any]:
         "bind": f"{spec.host}:{spec.port}",
         "cpus": list(spec.cpus) if spec.cpus else None,
         "access_log": False,
+        # The peer address is the client (failed logins are limited per client): no server may
+        # take it from X-Forwarded-For (uvicorn trusts it from 127.0.0.1 by default).
+        "trusts_forwarded_for": False,
     }
 
 
@@ -249,6 +252,7 @@ def _gunicorn(worker_class: str) -> Callable[[ServerSpec], tuple[list[str], dict
             "--bind", f"{spec.host}:{spec.port}",
             "--workers", str(workers),
             "--worker-class", klass,
+            "--forwarded-allow-ips", "",
         ]  # fmt: skip
         if klass == "gthread":
             threads = spec.threads or 2 * n
@@ -384,6 +388,7 @@ def _uvicorn(loop: str, http: str) -> Callable[[ServerSpec], tuple[list[str], di
             "--loop", the_loop,
             "--http", the_http,
             "--no-access-log",
+            "--no-proxy-headers",
             "--log-level", opts.get("log_level", "warning"),
             *opts.get("extra_args", ()),
         ]  # fmt: skip

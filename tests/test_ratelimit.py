@@ -48,9 +48,11 @@ def test_login_guesses_per_user_get_429_but_the_right_password_is_not_counted(se
         with pytest.raises(Unauthenticated):
             service.login({"username": "alice", "password": "wrong guess"}, client="10.0.0.1")
     with pytest.raises(RateLimited) as info:
-        service.login({"username": "alice", "password": "correct horse"}, client="10.0.0.2")
+        service.login({"username": "alice", "password": "correct horse"}, client="10.0.0.1")
     assert 1 <= info.value.retry_after <= 60
     assert info.value.status == 429
+    # the owner from an address that has not failed is not locked out (issue 19)
+    assert service.login({"username": "alice", "password": "correct horse"}, client="10.0.0.2").access_token
     # another account from another client is not affected
     assert service.login({"username": "bob", "password": "correct horse"}, client="10.0.0.3").access_token
 

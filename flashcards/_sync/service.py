@@ -43,7 +43,7 @@ from flashcards.models import (
     config_document,
     parse,
 )
-from flashcards.ratelimit import FailureWindow
+from flashcards.ratelimit import LoginLimiter
 from flashcards.settings import Settings
 
 Data = Mapping[str, Any] | Any
@@ -69,8 +69,7 @@ class Service:
             make_queue, queue_size=settings.event_queue_size, history_size=settings.event_history_size
         )
         self.config = config_document(settings)
-        self.user_failures = FailureWindow(settings.login_rate_per_minute)
-        self.client_failures = FailureWindow(settings.login_client_rate_per_minute)
+        self.login_limiter = LoginLimiter(settings.login_rate_per_minute, settings.login_client_rate_per_minute)
 
     def close(self) -> None:
         self.bus.close_all()
@@ -105,21 +104,20 @@ class Service:
         """`client` is the caller's address: failed attempts are limited per username and per
         client (429 with Retry-After), checked before any password is verified."""
         creds = parse(LoginIn, data)
-        clock = monotonic()
-        keys = [(self.user_failures, creds.username)]
-        if client:
-            keys.append((self.client_failures, client))
-        wait = max(window.retry_after(key, clock) for window, key in keys)
-        if wait:
-            raise RateLimited("Too many failed logins; try again later.", retry_after=wait)
-        with self.db.connect() as conn:
-            row = (conn.execute(q.select_credentials(creds.username))).first()
-        stored = row.password_hash if row is not None else None
-        ok = run_blocking(security.verify_password, self.settings, stored, creds.password)
+        attempt = self.login_limiter.begin(creds.username, client or None, monotonic())
+        if isinstance(attempt, int):  # checked and reserved in one step (ratelimit.LoginLimiter)
+            raise RateLimited("Too many failed logins; try again later.", retry_after=attempt)
+        try:
+            with self.db.connect() as conn:
+                row = (conn.execute(q.select_credentials(creds.username))).first()
+            stored = row.password_hash if row is not None else None
+            ok = run_blocking(security.verify_password, self.settings, stored, creds.password)
+        except BaseException:
+            self.login_limiter.succeeded(attempt)  # no verdict (database down, cancelled): not a guess
+            raise
         if not ok or row is None:
-            for window, key in keys:
-                window.record_failure(key, clock)
-            raise Unauthenticated("Invalid username or password.")
+            raise Unauthenticated("Invalid username or password.")  # the reservation stays: a failure
+        self.login_limiter.succeeded(attempt)
         token = security.issue_token(self.settings, row.id, now)
         return TokenOut(access_token=token, expires_in=self.settings.jwt_ttl_s)
 

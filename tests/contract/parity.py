@@ -45,7 +45,7 @@ from pydantic import BaseModel
 from flashcards._async.service import Service as AsyncService
 from flashcards._sync.service import Service as SyncService
 from flashcards.models import CardOut, DeckOut, ReviewOut, TokenOut, UserOut
-from flashcards.ratelimit import FailureWindow
+from flashcards.ratelimit import LoginLimiter
 from tests.contract import support
 from tests.support import sqlite_dsn
 
@@ -965,8 +965,9 @@ class Apps:
         self.runner.run(self.graphql_service.db.reset())
         for service in (self.flask_service, self.fastapi_service, self.graphql_service):
             # failed logins are counted per process: start every sequence from none
-            service.user_failures = FailureWindow(service.settings.login_rate_per_minute)
-            service.client_failures = FailureWindow(service.settings.login_client_rate_per_minute)
+            service.login_limiter = LoginLimiter(
+                service.settings.login_rate_per_minute, service.settings.login_client_rate_per_minute
+            )
         for driver in self.drivers.values():
             driver.reset()
 
