@@ -48,8 +48,8 @@ from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack, select
 from loadtests.wrk import wrk_available
 
-REALTIME = ("chat", "sse-fanout", "ws")
-DEFAULT_SCENARIOS = (*scenarios.WRK_SCENARIOS, *REALTIME, "journey")
+REALTIME = tuple(s.name for s in scenarios.SCENARIOS.values() if s.family in ("chat", "fanout"))
+DEFAULT_SCENARIOS = tuple(scenarios.SCENARIOS)
 LATENCY_OBJECTIVE_MS = 100.0
 # How long subscribers may take to connect before the level counts as not held.
 CONNECT_TIMEOUT_S = {"smoke": 10.0, "quick": 10.0, "standard": 20.0, "full": 60.0}
@@ -353,7 +353,9 @@ class Bench:
         described = spec.describe()
         described.pop("env", None)
         key = "fanout" if workers else "main"
-        info.update({"impl": stack.impl, "kind": stack.kind, "api": stack.api})
+        info.update({"impl": stack.impl, "kind": stack.kind, "api": stack.api, "setup_rule": setups.setup_rule(stack.id)})
+        if stack.id in VARIANTS:
+            info["variant_of"] = VARIANTS[stack.id].base
         if key == "main":
             info.update(described)
         else:
@@ -370,6 +372,12 @@ class Bench:
         plan = self.plan
         if stack.id in plan.refused:
             if rep == 0:
+                variant = VARIANTS[stack.id]
+                described = stack.spec(0, self.server_cpus, {}, variant.workers).describe()  # not launched
+                described.pop("env", None)
+                self.doc["stacks"].setdefault(stack.id, {}).update({
+                    **described, "impl": stack.impl, "kind": stack.kind, "api": stack.api,
+                    "variant_of": variant.base, "setup_rule": variant.rule, "refused": plan.refused[stack.id]})
                 for scenario in plan.scenarios[stack.id]:
                     for conc in plan.concurrency(scenario, stack):
                         self.refuse(self.cell(stack, scenario, _driver(scenario, stack, self.closed_driver), conc),
@@ -424,7 +432,7 @@ class Bench:
                 return False
             for scenario in names:
                 if scenario in scenarios.WRK_SCENARIOS:
-                    wrote |= scenario == "review"
+                    wrote |= scenarios.get(scenario).writes
                     self._wrk_scenario(stack, client, load, scenario, user, floor_path)
                 elif scenario == "chat":
                     assert user is not None
@@ -449,7 +457,7 @@ class Bench:
                 for c in levels:
                     self.refuse(self.cell(stack, scenario, driver, c), f"verification failed: {exc}")
         spec = scenarios.request_spec(scenario, stack.api, user, floor_path)
-        count = self.db.count_reviews if scenario == "review" else None
+        count = self.db.count_reviews if scenarios.get(scenario).counts_writes else None
         for conc in levels:
             cell = self.cell(stack, scenario, driver, conc)
             self.advance(cell["id"])
@@ -514,7 +522,6 @@ class Bench:
         self.advance(cell["id"])
         transport = "sse" if scenario == "sse-fanout" and stack.api == "rest" else "ws"
         connect_timeout = CONNECT_TIMEOUT_S.get(profile.name, 60.0)
-        verified: list[bool] = []
 
         def probe(level: int) -> dict[str, Any]:
             with self.server(stack, workers=1 if scenario != "chat" else None) as running:
@@ -522,9 +529,8 @@ class Bench:
                 with httpx.Client(base_url=running.url, timeout=30) as client:
                     user = self._user(stack, client)
                     assert user is not None
-                    if scenario == "chat" and not verified:
+                    if scenario == "chat":  # checks the answer and warms the upstream client
                         scenarios.verify("chat", stack.api, client, user)
-                        verified.append(True)
                 if scenario == "chat":
                     sample = measure.chat(load, user.token, stack.api, level, timeout_s=min(60.0, search.budget_s / 2),
                                           upstream=self.upstream)
@@ -659,7 +665,7 @@ class Bench:
                     todo = [s for s in self.plan.equal_load_scenarios(stack) if s in rates]
                     if todo:
                         self._equal_load_once(stack, fraction, todo, rates)
-                        if any(s == "review" for s in todo):
+                        if any(scenarios.get(s).writes for s in todo):
                             self.db.restore()
 
     def _equal_load_once(self, stack: Stack, fraction: float, names: list[str],
@@ -788,11 +794,7 @@ def flag_p99_swing(cell: dict[str, Any], limit: float) -> None:
 
 
 def _driver(scenario: str, stack: Stack, closed: str = "wrk") -> str:
-    if scenario in scenarios.WRK_SCENARIOS:
-        return closed
-    if scenario == "sse-fanout":
-        return "sse" if stack.api == "rest" else "ws"
-    return {"chat": "chat", "ws": "ws", "journey": "locust"}[scenario]
+    return scenarios.get(scenario).driver(stack.api, closed)
 
 
 def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:

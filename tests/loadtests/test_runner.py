@@ -3,6 +3,7 @@ results document and the report; and a server that dies mid-run fails its cells,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -12,8 +13,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from loadtests import results, runner
-from loadtests.profiles import PROFILES
+from loadtests import results, runner, setups
+from loadtests.capacity import CapacitySearch
+from loadtests.profiles import PROFILES, claimed_cells
 
 pytestmark = [
     pytest.mark.server,
@@ -90,3 +92,167 @@ def test_without_wrk_the_run_uses_locust_and_says_so(tmp_path: Path, monkeypatch
     assert "wrk missing" in cells["config"]["samples"][0]["extra"]["note"]
     writes = cells["review"]["samples"][0]["writes"]
     assert writes["acknowledged"] > 0 and writes["lost"] == 0
+
+
+# -- like for like: what was launched, equal offered load, capacity, the plan -------------------
+def _equal_load_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    smoke = PROFILES["smoke"]
+    monkeypatch.setitem(PROFILES, "smoke", dataclasses.replace(
+        smoke, equal_load_fractions=(0.25, 0.5), equal_load_repetitions=(1, 2), equal_load_scenarios=("config",),
+        equal_load_duration_s=1.0, equal_load_warmup_s=0.3, featured=("rest-uvicorn", "graphql-uvicorn"),
+        capacity={"chat": CapacitySearch(start=3, max_level=6, resolution=0.5, max_probes=3, budget_s=60)}))
+
+
+def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _equal_load_profile(monkeypatch)
+    doc = _run(tmp_path, ["rest-uvicorn", "graphql-uvicorn", "rest-uvicorn-eas"], ["config", "chat"],
+               server_cpus="0", client_cpus="1")
+    assert results.validate(doc) == []
+    peaks = {c["stack"]: c["summary"]["rps"]["median"] for c in doc["cells"]
+             if c["scenario"] == "config" and c["mode"] == "closed" and c["status"] == "ok"
+             and c["stack"] in ("rest-uvicorn", "graphql-uvicorn")}
+    assert len(peaks) == 2
+    reference = min(peaks.values())
+    equal = [c for c in doc["cells"] if c["mode"] == "open"]
+    by_fraction: dict[float, dict[str, dict[str, Any]]] = {}
+    for cell in equal:
+        by_fraction.setdefault(cell["extra"]["fraction_of_reference"], {})[cell["stack"]] = cell
+    assert set(by_fraction) == {0.25, 0.5}
+    for fraction, cells in by_fraction.items():
+        assert set(cells) == {"rest-uvicorn", "graphql-uvicorn"}
+        rates = {c["target_rate"] for c in cells.values()}
+        assert rates == {runner.equal_rate(reference, fraction)}  # one rate for every stack
+        for cell in cells.values():
+            assert cell["extra"]["load_group"] == "config-equal"
+            assert cell["extra"]["reference_rps"] == pytest.approx(reference)
+            assert cell["driver"] == "openloop" and cell["status"] == "ok", cell["error"]
+            assert len(cell["samples"]) == {0.25: 1, 0.5: 2}[fraction]
+            for sample in cell["samples"]:
+                assert sample["achieved_rps"] > 0 and sample["latency_ms"]["mean"] is not None
+                assert sample["server_pss_bytes"] > 0 and sample["server_cpu_s"] >= 0
+    settings = doc["settings"]["equal_load"]
+    assert settings["scenarios"]["config"]["reference_rps"] == pytest.approx(reference)
+    # every closed-loop sample carries the v2 fields; the setup is what was launched
+    closed = next(c for c in doc["cells"] if c["id"] == "rest-uvicorn/config/wrk/c8")
+    sample = closed["samples"][0]
+    assert sample["concurrency"] == 8 and sample["latency_ms"]["mean"] > 0 and "timeout" in sample["errors"]
+    assert sample["server_uss_bytes"] <= sample["server_pss_bytes"] <= sample["server_peak_rss_bytes"]
+    assert sample["server_processes"] == 1
+    assert closed["setup"]["processes"] == 1 and closed["setup"]["master"] is False
+    assert closed["setup"]["cores"] == [0]
+    # the documented 4-vs-2-worker setup cannot run on one server core: refused, with the reason
+    eas = next(c for c in doc["cells"] if c["stack"] == "rest-uvicorn-eas")
+    assert eas["status"] == "refused" and "4 server cores" in eas["error"]
+    assert doc["settings"]["variants"]["rest-uvicorn-eas"]["refused"] == eas["error"]
+    # chat capacity by search: one cell, an interval, the probes that found it
+    chat = next(c for c in doc["cells"] if c["stack"] == "rest-uvicorn" and c["scenario"] == "chat")
+    assert chat["mode"] == "capacity" and chat["concurrency"] is None and chat["status"] == "ok", chat["error"]
+    found = chat["samples"][0]["extra"]["capacity"]
+    assert found["probes"][0]["level"] == 3 and found["max_tried"] <= 6
+    held = [p["level"] for p in found["probes"] if p["held"]]
+    failed = [p["level"] for p in found["probes"] if not p["held"]]
+    assert found["held_lo"] == max(held, default=0) and found["failed_hi"] == min(failed, default=None)
+    assert all(p["reasons"] for p in found["probes"] if not p["held"])
+    assert chat["samples"][0]["extra"]["max_sustained"] == found["held_lo"]
+    assert chat["setup"]["processes"] == 1
+
+
+def test_setup_counts_the_processes_that_were_launched() -> None:
+    from loadtests.servers import RunningServer, ServerSpec
+    from loadtests.stacks import FLOORS
+
+    cpu = sorted(os.sched_getaffinity(0))[:1]
+    for workers in (1, 2):
+        spec = ServerSpec(server="gunicorn-gthread", app=FLOORS["raw-wsgi"], port=0, workers=workers,
+                          cpus=tuple(cpu), env={"STACKBENCH_GC_POLICY": "freeze"})
+        with RunningServer(spec) as running:
+            setup = setups.read_setup(running.pid, spec.settings())
+        assert setup["master"] is True and setup["processes"] == workers == setup["workers"]
+        assert setup["worker_class"] == "gthread" and setup["threads_per_worker"] == 2
+        assert setup["cores"] == cpu and setup["gc_policy"] == "STACKBENCH_GC_POLICY=freeze"
+    spec = ServerSpec(server="uvicorn", app=FLOORS["raw-asgi"], port=0, workers=1, cpus=tuple(cpu))
+    with RunningServer(spec) as running:
+        setup = setups.read_setup(running.pid, spec.settings())
+    assert setup["master"] is False and setup["processes"] == 1 and setup["gc_policy"] is None
+
+
+def test_main_matrix_is_one_worker_per_core_and_variants_keep_their_rule() -> None:
+    from loadtests.stacks import STACKS
+
+    assert setups.workers_for(STACKS["flask-gunicorn-gevent"], (0,)) == 1
+    assert setups.workers_for(STACKS["flask-gunicorn-gthread"], (0, 1, 2)) == 3
+    assert setups.workers_for(STACKS["rest-uvicorn"], (0, 1)) == 2
+    assert setups.workers_for(STACKS["flask-waitress"], (0, 1)) is None  # one process, threads
+    assert setups.workers_for(setups.variant_stack("flask-gunicorn-gevent-2n1"), (0,)) is None  # → 2n+1
+    assert setups.workers_for(setups.variant_stack("rest-uvicorn-eas"), (0,)) == 4
+
+
+def test_refusal_names_the_missing_cores() -> None:
+    why = setups.refusal("flask-gunicorn-gevent-eas", (0,), (1,))
+    assert why is not None
+    assert "4 server cores (--server-cpus gave 1: 0)" in why and "4 client cores" in why
+    assert "gevent, 2 workers" in why and "wrk -t4" in why
+    assert setups.refusal("flask-gunicorn-gevent-eas", (0, 1, 2, 3), (4, 5, 6, 7)) is None
+    assert setups.refusal("rest-uvicorn", (0,), (1,)) is None  # the main matrix is never refused
+
+
+def _standard_plan(**cpus: tuple[int, ...]) -> runner.Plan:
+    return runner.make_plan(PROFILES["standard"], stack_ids=None, impls=None, servers=None, only=None,
+                            server_cpus=cpus.get("server", (0,)), client_cpus=cpus.get("client", (1,)))
+
+
+def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetitions() -> None:
+    plan = _standard_plan()
+    estimate = plan.estimate_s()
+    assert estimate["total"] == pytest.approx(sum(v for k, v in estimate.items() if k != "total"), abs=1)
+    assert estimate["total"] <= 50 * 60, estimate
+    stacks = {s.id: s for s in plan.stacks}
+    profile = plan.profile
+    for (stack_id, scenario), levels in claimed_cells().items():
+        if stack_id not in stacks or scenario not in plan.scenarios[stack_id]:
+            raise AssertionError(f"claimed cell {stack_id}/{scenario} not in the plan")
+        stack = stacks[stack_id]
+        if scenario in profile.capacity:
+            assert plan.repetitions(stack, scenario) >= 1
+            continue
+        for level in levels:
+            c = profile.primary_concurrency if level is None else level
+            assert c in plan.concurrency(scenario, stack)
+            assert plan.repetitions(stack, scenario, c) >= 5, (stack_id, scenario, c)
+            if scenario != "journey":
+                assert plan.duration_s(stack, scenario, c) >= 10
+    # c100 (the EAS wrk claims) is measured; c16/c256 are a sensitivity sweep at one repetition
+    gevent = stacks["flask-gunicorn-gevent"]
+    assert plan.concurrency("config", gevent) == (16, 100, 256)
+    assert [plan.repetitions(gevent, "config", c) for c in (16, 100, 256)] == [1, 5, 1]
+    # the variants are there, the documented one refused on this machine
+    assert "flask-gunicorn-gevent-2n1" in stacks and "rest-uvicorn-eas" in plan.refused
+    # more repetitions cost more: the estimate follows the plan
+    longer = runner.make_plan(dataclasses.replace(profile, repetitions=7), stack_ids=None, impls=None,
+                              servers=None, only=None, server_cpus=(0,), client_cpus=(1,))
+    assert longer.estimate_s()["closed"] > estimate["closed"]
+    # with the cores, the documented setup runs (and costs its time)
+    roomy = _standard_plan(server=(0, 1, 2, 3), client=(4, 5, 6, 7))
+    assert not roomy.refused and roomy.estimate_s()["closed"] > estimate["closed"]
+
+
+def test_quick_and_smoke_stay_short() -> None:
+    quick = runner.make_plan(PROFILES["quick"], stack_ids=None, impls=None, servers=None, only=None,
+                             server_cpus=(0,), client_cpus=(1,))
+    assert quick.profile.repetitions == 1
+    assert quick.estimate_s()["total"] < 25 * 60
+    smoke = runner.make_plan(PROFILES["smoke"], stack_ids=["rest-uvicorn"], impls=None, servers=None,
+                             only=["config", "card"], server_cpus=(0,), client_cpus=(1,))
+    assert smoke.estimate_s()["total"] - smoke.estimate_s()["checks"] < 60
+
+
+def test_p99_swing_is_flagged_on_the_p99() -> None:
+    cell: dict[str, Any] = {"samples": [{"latency_ms": {"p99": v}} for v in (10.0, 12.0, 11.0)], "flags": []}
+    runner.flag_p99_swing(cell, 1.5)
+    assert cell["flags"] == [] and cell["p99_spread"]["max_over_min"] == pytest.approx(1.2)
+    cell["samples"].append({"latency_ms": {"p99": 31.0}})
+    runner.flag_p99_swing(cell, 1.5)
+    assert cell["flags"] == ["p99-swing"] and cell["p99_spread"]["max_ms"] == 31.0
+    cell["samples"] = cell["samples"][:1]
+    runner.flag_p99_swing(cell, 1.5)
+    assert cell["flags"] == [] and "p99_spread" not in cell
