@@ -1,8 +1,12 @@
 """Statistics over samples: median with a 95% interval, CV, the cell flags, significance tests.
 
 * Interval of a cell's central value: n ≥ 10 samples → percentile bootstrap of the median
-  (seeded); 2 ≤ n < 10 → Student-t interval of the mean (a bootstrap of 3–5 values only
-  re-draws the sample's own extremes); n = 1 → none.
+  (seeded); 2 ≤ n < 10 → Student-t interval on the log scale (the geometric mean's interval:
+  never a negative bound for a positive quantity; a bootstrap of 3–5 values only re-draws the
+  sample's own extremes); values with zeros: the t-interval of the mean, cut at 0 when no
+  value is negative; n = 1 → none.
+* Ratios between two stacks (`log_ratio`): Welch's t-interval on the difference of the mean
+  logs (n ≥ 2 a side), i.e. an interval for the ratio of geometric means; always positive.
 * CV = sample standard deviation / mean (n ≥ 2); a cell with CV above `NOISY_CV` is "noisy".
 * Flags (RESULTS_SCHEMA.md): ``client-bound`` (the stack reached more than a third of the
   driver's ceiling, or the load generator's CPU passed `CLIENT_CPU_SATURATED`), ``noisy``,
@@ -18,6 +22,7 @@ import math
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 NOISY_CV = 0.05
@@ -99,6 +104,73 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     return (mean - half, mean + half)
 
 
+def t_log_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """Student-t interval of the geometric mean (t on the logs); None below two values or with a
+    value ≤ 0."""
+    if len(values) < 2 or min(values) <= 0:
+        return None
+    logs = [math.log(v) for v in values]
+    lo, hi = t_interval(logs, confidence) or (0.0, 0.0)
+    return (math.exp(lo), math.exp(hi))
+
+
+@dataclass(frozen=True)
+class RatioEstimate:
+    """num/den as a ratio of geometric means, with a Welch t-interval on the log scale."""
+
+    point: float
+    low: float | None
+    high: float | None
+    method: str
+    n_num: int
+    n_den: int
+    log_diff: float
+    log_se: float | None
+    df: float | None
+
+
+LOG_RATIO_METHOD = "Welch t-interval on log values (ratio of geometric means)"
+
+
+def log_ratio(num: Sequence[float], den: Sequence[float], confidence: float = 0.95) -> RatioEstimate | None:
+    """The ratio of the geometric means of two positive samples with its Welch t-interval on the
+    log scale (n ≥ 2 a side; with fewer, the point only). None if a value is ≤ 0 or a side is
+    empty."""
+    if not num or not den or min(num) <= 0 or min(den) <= 0:
+        return None
+    a, b = [math.log(x) for x in num], [math.log(x) for x in den]
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return RatioEstimate(math.exp(diff), None, None, "point estimate (n < 2 on a side)",
+                             len(a), len(b), diff, None, None)
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return RatioEstimate(math.exp(diff), math.exp(diff), math.exp(diff), LOG_RATIO_METHOD,
+                             len(a), len(b), diff, 0.0, float(len(a) + len(b) - 2))
+    df = (va + vb) ** 2 / ((va**2 / (len(a) - 1) if va else 0.0) + (vb**2 / (len(b) - 1) if vb else 0.0))
+    from scipy import stats as sps
+
+    half = float(sps.t.ppf(0.5 + confidence / 2, df)) * se
+    return RatioEstimate(math.exp(diff), math.exp(diff - half), math.exp(diff + half),
+                         LOG_RATIO_METHOD, len(a), len(b), diff, se, df)
+
+
+def joint_log_interval(parts: Sequence[RatioEstimate], confidence: float = 0.95
+                       ) -> tuple[float, float, float]:
+    """Geometric mean of several ratios with a joint interval: mean of the log differences,
+    standard error sqrt(Σ se²)/k, t with the smallest part's degrees of freedom (conservative).
+    Returns (point, low, high); every part needs an interval."""
+    k = len(parts)
+    mean = sum(p.log_diff for p in parts) / k
+    se = math.sqrt(sum((p.log_se or 0.0) ** 2 for p in parts)) / k
+    df = min(p.df or 1.0 for p in parts)
+    from scipy import stats as sps
+
+    half = float(sps.t.ppf(0.5 + confidence / 2, max(df, 1.0))) * se
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (q in 0..1) of an already sorted sequence (numpy's default)."""
     pos = (len(sorted_values) - 1) * q
@@ -140,9 +212,14 @@ def summarize(values: Sequence[float | None]) -> dict[str, Any] | None:
     if n >= BOOTSTRAP_MIN_N:
         ci: tuple[float, float] | None = bootstrap_median_interval(clean)
         method: str | None = "bootstrap-median"
+    elif min(clean) > 0:
+        ci = t_log_interval(clean)
+        method = "t-log (geometric mean)" if ci else None
     else:
         ci = t_interval(clean)
-        method = "t-mean" if ci else None
+        if ci and min(clean) >= 0:
+            ci = (max(0.0, ci[0]), ci[1])
+        method = "t-mean (cut at 0)" if ci else None
     return {"median": median(clean), "ci95": list(ci) if ci else None, "ci_method": method,
             "cv": cv(clean), "n": n}
 
