@@ -185,10 +185,20 @@ def stacks() -> None:
 
 @app.command()
 def report(
-    results: Annotated[Path, typer.Argument(help="A results JSON from `stackbench bench`.")],
+    results: Annotated[Path | None, typer.Argument(help="A results JSON from `stackbench bench`.")] = None,
     out: Annotated[Path | None, typer.Option(help="Report directory (default: reports/<run id>).")] = None,
+    index: Annotated[Path | None, typer.Option("--index", help="Instead: write DIR/index.html listing every run under DIR, with trends.")] = None,
 ) -> None:
-    """Write report.md, report.html and charts from a results JSON."""
+    """Write report.md, report.html and charts from a results JSON (or, with --index, the history page)."""
+    if index is not None:
+        from loadtests.history import write_index
+
+        if not index.is_dir():
+            raise refuse(f"--index {index}: not a directory")
+        console.print(f"index written to {write_index(index, out)}")
+        return
+    if results is None:
+        raise refuse("give a results JSON, or --index DIR")
     from loadtests.report import write_report
 
     path = write_report(results, out)
