@@ -321,6 +321,7 @@ class Held:
     n: int
     cells: tuple[str, ...]
     method: str
+    searched: bool = True  # False: read from a grid of levels (schema 1)
 
     def text(self) -> str:
         if self.lo == 0 and self.hi is not None:
@@ -353,7 +354,7 @@ def capacity(run: Run, stack: str | None, scenario: str) -> Held | None:
     above = [f for f in failed if f > lo]
     runs = min(len(c.samples) for c in cells)
     return Held(str(stack), lo, min(above) if above else None, max(held + failed), runs,
-                tuple(c.id for c in cells), "grid of levels tried (schema 1: no search)")
+                tuple(c.id for c in cells), "grid of levels tried (no search)", searched=False)
 
 
 def _held(extra: dict[str, Any], errors: float, requests: float) -> bool:

@@ -116,10 +116,13 @@ def rule_stability(comp: evidence.Comparison, leaning: Decision) -> Decision | N
 
 
 def rule_sample_size(n: Sequence[int], leaning: Decision, minimum: int = MIN_DECISIVE) -> Decision | None:
-    """**indicative**: fewer than {MIN_DECISIVE} samples on a side (fewer than {MIN_SEARCHES}
-    capacity searches) can never make a claim supported or contradicted, whatever the margin:
-    the row shows the figure, its interval where n ≥ 2, and the status it leans to. The quick
-    profile (one repetition) therefore yields only indicative results."""
+    """**indicative**: fewer than {MIN_DECISIVE} samples on a side can never make a claim
+    supported or contradicted, whatever the margin: the row shows the figure, its interval
+    where n ≥ 2, and the status it leans to. Capacity needs {MIN_SEARCHES} searches a side
+    (each search brackets the limit with probes on fresh servers), or {MIN_DECISIVE} samples
+    per level of a grid. Micro-benchmark rounds of one process are one repetition: micro
+    verdicts are decisive only over {MIN_DECISIVE} independent benchmark runs (micro.runs).
+    The quick profile (one repetition) therefore yields only indicative results."""
     if min(n) < minimum:
         return Decision(INDICATIVE, f"n = {'/'.join(map(str, n))} < {minimum}", leaning.status,
                         rule="rule_sample_size")

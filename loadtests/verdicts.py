@@ -105,7 +105,7 @@ class Verdict:
         out.pop("log_se"), out.pop("df")
         out["parts"] = [p.to_dict() for p in self.parts]
         out["headline"] = headline(self)
-        return out
+        return json.loads(json.dumps(out, ensure_ascii=False))  # tuples as lists: JSON data
 
 
 def _unit(claim: Claim) -> str:
@@ -218,7 +218,7 @@ def _judge_capacity(claim: Claim, run: Run, scenario: str) -> Verdict:
         held = evidence.Estimate(float(cand.lo), float(cand.lo), float(cand.hi) if cand.hi is not None else None,
                                  cand.method, (cand.n,))
         if d.status in DECISIVE:
-            d = rules.rule_sample_size((cand.n,), d, rules.MIN_SEARCHES) or d
+            d = rules.rule_sample_size((cand.n,), d, _capacity_min(cand)) or d
         return _verdict(claim, d, scenario, comp, held, cells=cells, notes=[cand.method])
     base = evidence.capacity(run, claim.baseline, scenario)
     if base is None:
@@ -230,8 +230,12 @@ def _judge_capacity(claim: Claim, run: Run, scenario: str) -> Verdict:
     else:
         d = rules.rule_capacity(float(claim.claimed or 1), _high(claim), claim.at_least, base, cand, est)
     if d.status in DECISIVE:
-        d = rules.rule_sample_size((base.n, cand.n), d, rules.MIN_SEARCHES) or d
+        d = rules.rule_sample_size((base.n, cand.n), d, max(_capacity_min(base), _capacity_min(cand))) or d
     return _verdict(claim, d, scenario, comp, est, cells=[*base.cells, *cells], notes=[base.method])
+
+
+def _capacity_min(held: evidence.Held) -> int:
+    return rules.MIN_SEARCHES if held.searched else rules.MIN_DECISIVE
 
 
 def _judge_check(claim: Claim, scenario: str, checks: Mapping[str, Any] | None) -> Verdict:
@@ -255,14 +259,38 @@ def _judge_micro(claim: Claim, micro: Mapping[str, Any] | None) -> list[Verdict]
         if role in ("baseline", "candidate") and any(fnmatch.fnmatchcase(group, p) for p in claim.micro_groups):
             groups.setdefault(group, {}).setdefault(role, bench)
     pairs = {g: p for g, p in sorted(groups.items()) if len(p) == 2}
+    runs = [r for r in micro.get("runs", []) if isinstance(r, Mapping)]
     if not pairs:
         return [_verdict(claim, Decision(NOT_MEASURED, "no baseline/candidate benchmark pair in groups "
                                          + ", ".join(claim.micro_groups), rule="rule_measured"), "micro")]
-    return [_judge_micro_group(claim, g, p) for g, p in pairs.items()]
+    return [_judge_micro_group(claim, g, p, _run_medians(runs, g)) for g, p in pairs.items()]
 
 
-def _judge_micro_group(claim: Claim, group: str, pair: Mapping[str, Any]) -> Verdict:
+def _run_medians(runs: Sequence[Mapping[str, Any]], group: str) -> tuple[list[float], list[float]]:
+    """Per independent pytest-benchmark run (micro["runs"]): the group's two medians."""
+    base: list[float] = []
+    cand: list[float] = []
+    for run in runs:
+        for bench in run.get("benchmarks", []):
+            if str(bench.get("group") or bench.get("name")) == group:
+                role = (bench.get("extra_info") or {}).get("role")
+                (base if role == "baseline" else cand if role == "candidate" else []).append(
+                    float(bench["stats"]["median"]))
+    return base, cand
+
+
+def _judge_micro_group(claim: Claim, group: str, pair: Mapping[str, Any],
+                       runs: tuple[list[float], list[float]] = ([], [])) -> Verdict:
     bstats, cstats = pair["baseline"]["stats"], pair["candidate"]["stats"]
+    names = [str(pair[r].get("fullname") or pair[r].get("name")) for r in ("baseline", "candidate")]
+    notes = ["micro-benchmark: the library call alone, not a request"]
+    if runs[0] and runs[1]:
+        ratio = evidence.factor("micro_time", runs[0], runs[1])
+        if ratio is not None:
+            ratio = replace(ratio, method=ratio.method + ", over independent benchmark runs")
+            leaning = decide(claim, ratio)
+            d = rules.rule_sample_size(ratio.n, leaning) or leaning
+            return _verdict(claim, d, f"micro:{group}", est=ratio, cells=names, notes=notes)
     point = float(bstats["median"]) / float(cstats["median"])
     bdata = _thin(bstats.get("data") or [], BOOTSTRAP_SEED)
     cdata = _thin(cstats.get("data") or [], BOOTSTRAP_SEED + 1)
@@ -279,10 +307,10 @@ def _judge_micro_group(claim: Claim, group: str, pair: Mapping[str, Any]) -> Ver
                   "rounds of one process: within-run noise only)")
     est = evidence.Estimate(point, low, high, method, n, se, 1000.0 if se else None, math.log(point))
     leaning = decide(claim, est)
-    d = rules.rule_sample_size(n, leaning, MICRO_MIN_ROUNDS) or leaning
-    names = [str(pair[r].get("fullname") or pair[r].get("name")) for r in ("baseline", "candidate")]
-    return _verdict(claim, d, f"micro:{group}", est=est, cells=names,
-                    notes=["micro-benchmark: the library call alone, not a request"])
+    # rounds of one process are one repetition: decisive only over independent runs
+    d = Decision(INDICATIVE, f"one benchmark process (n = 1 run; {min(n)} rounds)", leaning.status,
+                 rule="rule_sample_size")
+    return _verdict(claim, d, f"micro:{group}", est=est, cells=names, notes=notes)
 
 
 # --- combining parts ----------------------------------------------------------------------------
@@ -298,7 +326,11 @@ def _combine(claim: Claim, parts: list[Verdict]) -> Verdict:
     if not decisive:
         d = rules.rule_combine([Decision(p.status, p.label, p.leaning) for p in parts], None)
         shown = [p for p in parts if p.status == d.status and p.measured is not None and p.measured > 0]
-        label = "; ".join(dict.fromkeys(f"{p.scenario}: {p.label}" for p in parts if p.label))
+        by_label: dict[str, list[str]] = {}
+        for p in parts:
+            if p.label:
+                by_label.setdefault(p.label, []).append(str(p.scenario))
+        label = "; ".join(f"{text} ({', '.join(where)})" for text, where in by_label.items())
         if not shown:
             return Verdict(status=d.status, measured=None, ci95=None, rule="rule_combine", leaning=d.leaning,
                            label=label or None, notes=tuple(left_out), **base)  # type: ignore[arg-type]

@@ -1,0 +1,61 @@
+"""Sanity checks on cells (loadtests/sanity.py): Little's law, timeouts, p50 against CPU cost."""
+
+from __future__ import annotations
+
+from loadtests import model, sanity
+from tests.test_verdicts_docs import cell, sample
+from tests.test_verdicts_docs import setup as setup_json
+
+
+def setup(*args: object, **kw: object) -> model.Setup:
+    return model.Setup.model_validate(setup_json(*args, **kw))  # type: ignore[arg-type]
+
+
+def _cell(samples: list[dict], **kw: object) -> model.Cell:
+    return model.Cell.model_validate(cell("rest-uvicorn", "config", samples, **kw))  # type: ignore[arg-type]
+
+
+def test_consistent_closed_loop_passes() -> None:
+    result = sanity.check_cell(_cell([sample(1000.0) for _ in range(3)]))
+    assert result.ok and result.summary() == "passed"
+
+
+def test_littles_law_tolerance_both_ways() -> None:
+    # N/X = 64/1000 s = 64 ms; within ×/÷ 1.5 passes, beyond fails either way
+    assert sanity.littles_law(_cell([sample(1000.0, mean_ms=90.0)])).ok
+    slow = sanity.littles_law(_cell([sample(1000.0, mean_ms=100.0)]))
+    assert not slow.ok and "Little's law violated" in slow.reason and "1.56×" in slow.reason
+    fast = sanity.littles_law(_cell([sample(1000.0, mean_ms=40.0)]))
+    assert not fast.ok
+    # the median sample decides: one outlier of three does not fail the cell
+    assert sanity.littles_law(_cell([sample(1000.0), sample(1000.0), sample(1000.0, mean_ms=500.0)])).ok
+
+
+def test_littles_law_not_applied_to_open_loops_or_think_time() -> None:
+    open_loop = _cell([sample(500.0, concurrency=None, mean_ms=900.0)], driver="openloop", mode="open",
+                      concurrency=None, target_rate=500.0)
+    assert not sanity.littles_law(open_loop).applies
+    thinking = _cell([sample(1000.0, mean_ms=900.0, extra={"think_s": 0.5})], driver="locust")
+    assert not sanity.littles_law(thinking).applies
+
+
+def test_timeouts_fail() -> None:
+    result = sanity.check_cell(_cell([sample(1000.0), sample(1000.0, timeouts=4)]))
+    assert not result.ok and result.reasons == ["timeouts in 1 of 2 samples (4 in all)"]
+
+
+def test_p50_below_cpu_cost_fails_counting_cores_not_processes() -> None:
+    # 2 ms CPU a request, p50 ≈ 0.9 × 64 ms: fine; p50 1 ms: impossible on one core
+    ok = sample(1000.0, cpu_ms_per_request=2.0)
+    assert sanity.p50_above_cpu_cost(_cell([ok]), setup()).ok
+    fast = sample(1000.0, cpu_ms_per_request=2.0, p50_ms=1.0, mean_ms=64.0)
+    one_core = sanity.p50_above_cpu_cost(_cell([fast]), setup("gunicorn", processes=3))
+    assert not one_core.ok and "÷ 1 parallel" in one_core.reason
+    two_cores = sanity.p50_above_cpu_cost(_cell([fast]), setup("gunicorn", processes=3, cores=(0, 1)))
+    assert two_cores.ok  # 2 ms ÷ 2 = 1 ms: not below
+
+
+def test_failed_cell_is_not_sane() -> None:
+    failed = model.Cell.model_validate(cell("rest-uvicorn", "config", [], status="failed"))
+    result = sanity.check_cell(failed)
+    assert not result.ok and "failed: it broke" in result.summary()
