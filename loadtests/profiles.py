@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from loadtests import sweep_settings
 from loadtests.capacity import CapacitySearch
+from loadtests.sweep_settings import SweepSettings
 from stackbench.seed import SeedPlan
 
 CLAIMS = Path(__file__).with_name("claims.toml")
@@ -54,6 +56,8 @@ class Profile:
     sensitivity_repetitions: int | None = None  # None: `repetitions`
     sensitivity_duration_s: float | None = None  # their wrk window (None: `duration_s`)
     sweep_scenarios: tuple[str, ...] = ("config", "card")  # scenarios swept over `concurrency`
+    # The latency sweep (loadtests/sweep.py: injected database round trips, upstream TTFT); None: off
+    db_sweep: SweepSettings | None = None
     trim_unclaimed: bool = False  # skip realtime/journey cells no claim uses; see below
     # With trim_unclaimed: stacks no claim names run only these scenarios (at the primary level),
     # and the concurrency sweep runs on the stacks claims name only.
@@ -102,7 +106,7 @@ PROFILES = {
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1),
         floors=QUICK_FLOORS, chat_levels=(20, 100), fanout_levels=(500,), ws_levels=(500,),
         open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=True,
-        fanout_events=5, primary_concurrency=100,
+        fanout_events=5, primary_concurrency=100, db_sweep=sweep_settings.QUICK,
     ),
     # Verdict cells: 5 interleaved repetitions, 10 s wrk windows at c100 (the level the EAS wrk
     # claims name; the primary level of every other closed-loop claim); c16/c256 on config as a
@@ -125,6 +129,7 @@ PROFILES = {
                   "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90)},
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
+        db_sweep=sweep_settings.STANDARD,  # ≈ 25 min on 2 cores (SweepSettings.estimate_s)
     ),
     # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
     # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test
@@ -151,6 +156,7 @@ PROFILES = {
                   "ws": CapacitySearch(start=500, max_level=19000, resolution=0.1, budget_s=300)},
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
+        db_sweep=sweep_settings.FULL,
     ),
 }
 

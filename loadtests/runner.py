@@ -868,7 +868,8 @@ def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[s
 
 def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, scenarios: list[str] | None,
          stacks: list[str] | None, dsn: str | None, out: Path, write_report: bool, console: Console,
-         server_cpus: str | None = None, client_cpus: str | None = None, latest: bool | None = None) -> Path:
+         server_cpus: str | None = None, client_cpus: str | None = None, latest: bool | None = None,
+         db_delays_ms: list[float] | None = None) -> Path:
     from stackbench.database import resolve_dsn
     from upstream_sim.server import start_subprocess
 
@@ -927,14 +928,19 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
             bench.advance = lambda what: progress.update(task, advance=1, description=what)
             bench.measure_ceiling()
             progress.update(task, advance=1)
-            for rep in range(chosen.repetitions):
+            for rep in range(0 if db_delays_ms else chosen.repetitions):  # --db-delay-ms: the sweep only
                 order = plan.stacks[rep % len(plan.stacks):] + plan.stacks[: rep % len(plan.stacks)]
                 for stack in order:
                     bench.run_stack(stack, rep)
-            if plan.equal_load_stacks():
+            if plan.equal_load_stacks() and not db_delays_ms:
                 bench.equal_load()
         results.refresh_ceiling(doc)
         bench.save()
+            if db_delays_ms or chosen.db_sweep is not None:  # the latency sweep (loadtests/sweep.py)
+                from loadtests.sweep import run_from_profile
+
+                chosen_apps = [s.id for s in plan.stacks if s.kind == "app"] if (stacks or impls or servers) else None
+                run_from_profile(bench, chosen, db_delays_ms, chosen_apps, scenarios)
         if chosen.micro and not subset:
             doc["micro"] = _run_micro(run_dir, srv_cpus, console)
         doc["checks"] = _run_checks(console) if not subset else {}

@@ -151,6 +151,7 @@ def bench(
     warmup: Annotated[float, typer.Option(min=0, help="Seconds of discarded warm-up.", rich_help_panel="Your own app or service")] = 1.0,
     connections: Annotated[int, typer.Option(min=1, help="Closed-loop connections.", rich_help_panel="Your own app or service")] = 64,
     rate: Annotated[list[float] | None, typer.Option(help="Open-loop rates, req/s (default with --target: half the closed loop).", rich_help_panel="Your own app or service")] = None,
+    db_delay_ms: Annotated[str | None, typer.Option("--db-delay-ms", help="Latency sweep only: inject these database round trips, ms, comma-separated (e.g. 0,5,20) through a delay proxy; card/due/review per stack (loadtests/sweep.py).", rich_help_panel="Latency sweep")] = None,
 ) -> None:
     """Run the benchmark matrix (stacks × scenarios) and write a results JSON."""
     from loadtests.runner import main as run_bench
@@ -166,9 +167,23 @@ def bench(
         check_bench(profile=profile, impls=impl, servers_=server, scenarios_=scenario, stacks_=stack)
     except UnknownName as exc:
         raise refuse(str(exc)) from None
+    delays = _delays(db_delay_ms)
     run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
               dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
-              client_cpus=client_cpus, latest=latest)
+              client_cpus=client_cpus, latest=latest, db_delays_ms=delays)
+
+
+def _delays(text: str | None) -> list[float] | None:
+    """`--db-delay-ms 0,5,20` → [0.0, 5.0, 20.0]; refused (exit 2) unless finite and 0..1000."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise refuse(f"--db-delay-ms: not a list of numbers: {text!r} (e.g. 0,5,20)") from None
+    if not values or any(not 0 <= v <= 1000 for v in values):
+        raise refuse(f"--db-delay-ms: give round trips between 0 and 1000 ms, got {text!r}")
+    return sorted(set(values))
 
 
 @app.command()
