@@ -161,3 +161,12 @@ def load(path: Path | str, *, strict: bool = True) -> dict[str, Any]:
 def load_run(path: Path | str) -> model.Run:
     """A results JSON as the typed `Run` (schema 1 upgraded)."""
     return model.Run.from_json(load(path, strict=False))
+
+
+def resummarize(doc: dict[str, Any]) -> dict[str, Any]:
+    """Recompute every cell's summary from its samples with the current statistics (a document
+    written by an older version keeps its samples; its summaries are derived data)."""
+    for cell in doc.get("cells", []):
+        if isinstance(cell, dict):
+            cell["summary"] = stats.cell_summary(cell.get("samples") or [])
+    return doc

@@ -145,8 +145,8 @@ def verdict_chart(verdicts: Sequence[Verdict], path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(min(lo_lim, 0.5), hi_lim)
-    ax.set_xlabel("claimed factor (log scale)")
-    ax.set_ylabel("measured factor with 95% interval (log scale)")
+    ax.set_xlabel("claimed factor (a ratio of req/s, ms or MiB; log scale)")
+    ax.set_ylabel("measured factor, 95% interval (ratio of req/s, ms or MiB; log)")
     ax.set_title("Claims: claimed against measured (candidate better above 1)")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -169,7 +169,7 @@ def verdict_section(doc: dict[str, Any], charts: Path | None = None,
         "across machines; absolute numbers (req/s, ms, MiB) belong to this machine only. Each "
         "row says what was compared (both stacks' processes, threads and cores, scenario, "
         "driver, load level, metric, n, interval method) and which cells were excluded and why. "
-        "Rules: see *How verdicts are decided* below."]
+        "Rules: see [How verdicts are decided](#how-verdicts-are-decided) below."]
     if charts is not None:
         chart = verdict_chart(found, Path(charts) / CHART_NAME)
         if chart is not None:
