@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     event_queue_size: int = Field(default=256, ge=1)
     event_history_size: int = Field(default=1024, ge=1)
     sse_keepalive_s: float = Field(default=15.0, gt=0)
+    # Streams one user may hold at once per worker process (then 429 TOO_MANY_STREAMS): on the
+    # thread-per-stream servers each holds a thread (loadtests/servers.py sizes the thread pools
+    # above max_streams_per_user + max_chats_per_user).
+    max_streams_per_user: int = Field(default=4, ge=1)
+    max_chats_per_user: int = Field(default=2, ge=1)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Failed logins allowed per minute, per username and per client address (then 429).

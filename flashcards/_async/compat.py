@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio.to_thread
 
 T = TypeVar("T")
+
+__all__ = ["aclosing", "make_queue", "run_blocking", "run_to_completion", "sleep"]
 
 
 def make_queue(maxsize: int) -> asyncio.Queue[Any]:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from flashcards import security, sm2
 from flashcards import statements as q
-from flashcards._async.compat import make_queue, run_blocking, run_to_completion, sleep
+from flashcards._async.compat import aclosing, make_queue, run_blocking, run_to_completion, sleep
 from flashcards._async.database import Database
 from flashcards._async.upstream import UpstreamClient
 from flashcards.chat import ChatEvent, upstream_messages
@@ -45,6 +45,7 @@ from flashcards.models import (
 )
 from flashcards.ratelimit import LoginLimiter
 from flashcards.settings import Settings
+from flashcards.streamcap import ChatSlots, check_event_streams
 
 Data = Mapping[str, Any] | Any
 
@@ -69,6 +70,7 @@ class Service:
             make_queue, queue_size=settings.event_queue_size, history_size=settings.event_history_size
         )
         self.config = config_document(settings)
+        self.chat_slots = ChatSlots(settings.max_chats_per_user)
         self.login_limiter = LoginLimiter(settings.login_rate_per_minute, settings.login_client_rate_per_minute)
 
     async def close(self) -> None:
@@ -310,6 +312,17 @@ class Service:
 
     # --- tutor chat -----------------------------------------------------------------------------
     async def chat(self, user_id: int, data: Data, now: datetime | None = None) -> AsyncGenerator[ChatEvent, None]:
+        """`_chat` within the user's cap of concurrent chats (429 TOO_MANY_STREAMS beyond it,
+        raised by the first step, before anything is stored: flashcards/streamcap.py)."""
+        self.chat_slots.acquire(user_id)
+        try:
+            async with aclosing(self._chat(user_id, data, now)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            self.chat_slots.release(user_id)
+
+    async def _chat(self, user_id: int, data: Data, now: datetime | None = None) -> AsyncGenerator[ChatEvent, None]:
         """Store the question, relay the upstream's answer token by token, store the answer.
 
         No database connection is held while tokens stream (a pool of 10 serves 1,000 streams).
@@ -365,6 +378,9 @@ class Service:
 
     # --- event feed -----------------------------------------------------------------------------
     def subscribe(self, user_id: int, last_event_id: int | None = None) -> Subscriber:
+        # The user's cap of held streams (429 TOO_MANY_STREAMS beyond it): counted from the bus'
+        # subscriber table, so any way a stream ends gives its slot back.
+        check_event_streams(len(self.bus._subscribers.get(user_id, ())), self.settings.max_streams_per_user)
         return self.bus.subscribe(user_id, last_event_id)
 
     async def events(self, sub: Subscriber) -> AsyncGenerator[Event | None, None]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import queue
 import time
+from contextlib import closing as aclosing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+__all__ = ["aclosing", "make_queue", "run_blocking", "run_to_completion", "sleep"]
 
 
 def make_queue(maxsize: int) -> queue.Queue[Any]:

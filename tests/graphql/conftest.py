@@ -37,7 +37,9 @@ def graphql_dsn(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="session")
 def settings(graphql_dsn: str, upstream_url: str) -> Settings:
-    return make_settings(graphql_dsn, upstream_url=upstream_url)
+    # these tests hold many subscriptions of one user; the per-user cap has its own test
+    # (tests/reliability/test_stream_caps.py)
+    return make_settings(graphql_dsn, upstream_url=upstream_url, max_streams_per_user=1000)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ async def _open_stream(port: int, token: str) -> tuple[asyncio.StreamReader, asy
 
 
 async def test_dropped_sse_clients_free_subscription_and_tasks(tmp_path: Path) -> None:
-    settings = make_settings(f"sqlite:///{tmp_path / 'streams.sqlite3'}")
+    settings = make_settings(f"sqlite:///{tmp_path / 'streams.sqlite3'}", max_streams_per_user=STREAMS)
     db = Database(settings)
     db.create_schema()
     db.dispose()
