@@ -24,6 +24,9 @@ from __future__ import annotations
 
 from loadtests.report.document import Section, Table
 
+# The verdict section right after the head: `(doc, charts, verdicts=, registry=) -> Section`,
+# given the verdicts already judged (they also go to verdicts.json and the summary).
+VERDICT_SECTION = "loadtests.verdict_render:verdict_section"
 # The report after the head and the verdict table, in order: one "module:function" per line.
 SECTION_BUILDERS: list[str] = [
     "loadtests.report.scenario:scenario_sections",  # one section per closed-loop scenario
@@ -39,5 +42,5 @@ SECTION_BUILDERS: list[str] = [
 from loadtests.report.build import build, verdict_table_text, write_report  # noqa: E402
 from loadtests.report.run import reliability_section  # noqa: E402
 
-__all__ = ["SECTION_BUILDERS", "Section", "Table", "build", "reliability_section", "verdict_table_text",
+__all__ = ["SECTION_BUILDERS", "VERDICT_SECTION", "Section", "Table", "build", "reliability_section", "verdict_table_text",
            "write_report"]

@@ -15,7 +15,7 @@ from loadtests.report.document import Section, Table, markdown_toc, to_html, to_
 from loadtests.report.run import COMMITTED, calibration, calibration_sentence
 from loadtests.report.scenario import driver_ceiling
 from loadtests.report.values import fmt
-from loadtests.report.verdict import judge, tally, verdict_section
+from loadtests.report.verdict import judge, tally
 
 Builder = Callable[[dict[str, Any], Path], "Section | list[Section] | None"]
 
@@ -70,12 +70,15 @@ def summary_blocks(doc: dict[str, Any], found: list[verdict_engine.Verdict],
 
 def build(doc: dict[str, Any], out: Path,
           builders: Iterable[str] | None = None) -> tuple[list[Section], list[verdict_engine.Verdict]]:
-    from loadtests.report import SECTION_BUILDERS
+    from loadtests import results
+    from loadtests.report import SECTION_BUILDERS, VERDICT_SECTION
 
     charts = out / "charts"
     charts.mkdir(parents=True, exist_ok=True)
+    results.resummarize(doc)  # summaries by the current statistics (H1)
     found, registry = judge(doc)
-    sections = [head_section(doc, found), verdict_section(found, registry)]
+    verdicts = resolve(VERDICT_SECTION)(doc, charts, verdicts=found, registry=registry)  # type: ignore[call-arg]
+    sections = [head_section(doc, found), *_sections(verdicts)]
     for entry in builders if builders is not None else SECTION_BUILDERS:
         sections += _sections(resolve(entry)(doc, charts))
     return sections, found

@@ -45,7 +45,8 @@ def slug(title: str) -> str:
 # that word, bold or not, gets in report.html.
 STATUS_CLASSES = {
     "supported": "st-supported", "partly supported": "st-partly", "not supported": "st-not",
-    "not testable": "st-untestable", "not measured": "st-unmeasured",
+    "contradicted": "st-contradicted", "unstable": "st-unstable", "indicative": "st-indicative",
+    "analogue": "st-analogue", "not testable": "st-untestable", "not measured": "st-unmeasured",
     "refused": "st-not", "failed": "st-not", "skipped": "st-unmeasured", "interrupted": "st-partly",
 }
 STYLE = """
@@ -58,7 +59,9 @@ nav.toc{background:#fafafa;border:1px solid #e5e5e5;padding:0.5em 1.5em;margin:1
 nav.toc li{margin:0.1em 0}
 .st-supported{background:#e3f4e1;color:#145a14}.st-partly{background:#fff1d6;color:#7a4b00}
 .st-not{background:#fbe0de;color:#8f1b12}.st-untestable{background:#ececec;color:#555}
-.st-unmeasured{background:#eef2f8;color:#44546a}
+.st-unmeasured{background:#eef2f8;color:#44546a}.st-contradicted{background:#f3c4c0;color:#6b0f08}
+.st-unstable{background:#f4e6f7;color:#5d2a6b}.st-indicative{background:#e2f0f7;color:#1d4f66}
+.st-analogue{background:#f6f3e4;color:#5e5420}
 .legend span{padding:1px 6px;margin-right:6px;border-radius:3px}
 """
 
@@ -96,9 +99,15 @@ def block(text: str, level: int) -> str:
     return str(_MD.render(shifted))
 
 
+def status_class(text: str) -> str | None:
+    """The colour class of a cell that is a status word, alone or leading in bold
+    (`**partly supported** — undershoot …`)."""
+    lead = re.match(r"\*\*(.+?)\*\*", text.strip())
+    return STATUS_CLASSES.get(lead.group(1) if lead else text.strip())
+
+
 def _cell(text: str, tag: str = "td") -> str:
-    word = text.strip().strip("*").strip()
-    css = STATUS_CLASSES.get(word)
+    css = status_class(text)
     return f"<{tag} class='{css}'>{inline(text)}</{tag}>" if css else f"<{tag}>{inline(text)}</{tag}>"
 
 

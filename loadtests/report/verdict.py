@@ -29,7 +29,12 @@ def tally(found: Sequence[verdict_engine.Verdict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def verdict_section(found: Sequence[verdict_engine.Verdict], registry: verdict_engine.Registry) -> Section:
+def verdict_section(doc: dict[str, Any], charts: Path | None = None, *,
+                    verdicts: Sequence[verdict_engine.Verdict] | None = None,
+                    registry: verdict_engine.Registry | None = None) -> Section:
+    if verdicts is None or registry is None:
+        verdicts, registry = judge(doc)
+    found = verdicts
     text = ", ".join(f"{n} {status}" for status, n in tally(found).items())
     return Section("Verdicts on the migration documents' claims", blocks=[
         f"{len(found)} claims from the five documents in `shared/seeds/`: {text}. Ratios carry "
@@ -42,13 +47,9 @@ def verdict_section(found: Sequence[verdict_engine.Verdict], registry: verdict_e
 def verdict_table(found: Sequence[verdict_engine.Verdict], registry: verdict_engine.Registry) -> Table:
     """The verdict table as a `Table`, so report.html gets a real <table>; its Markdown rendering
     is `verdicts.verdicts_markdown` line for line (the Markdown renderer escapes the quotes' pipes)."""
-    rows = []
-    for v in found:
-        claim = registry.by_id(v.id)
-        quote = verdict_engine.display_quote(claim.quote).replace("**", "")
-        rows.append([f"`{v.id}`", claim.source_title, f"“{quote}”", claim.claimed_text,
-                     verdict_engine.format_measured(v), f"**{v.status}**"])
-    return Table(["claim", "source", "quote", "claimed", "measured [95% CI]", "verdict"], rows)
+    from loadtests import verdict_render  # H1's rendering: the columns and rows, one place
+
+    return Table(list(verdict_render.COLUMNS), verdict_render.table_rows(found, registry))
 
 
 def rules_section(doc: dict[str, Any], charts_dir: Path | None = None) -> Section:
