@@ -176,3 +176,30 @@ def verdict_section(doc: dict[str, Any], charts: Path | None = None,
             blocks.append(chart)
     blocks.append(Table(list(COLUMNS), table_rows(found, reg)))
     return Section("Verdicts on the migration documents' claims", blocks=blocks)
+
+
+def old_new_markdown(old: Sequence[dict[str, Any]], new: Sequence[Verdict]) -> str:
+    """Old (a verdicts.json written by the previous engine) and new verdict per claim, side by
+    side, with the rule or label behind each change. `python -m loadtests.verdict_render OLD NEW`."""
+    before = {str(o.get("id")): o for o in old}
+    lines = ["| claim | old verdict | old figure | new verdict | new figure | why |", "|---|---|---|---|---|---|"]
+    for v in new:
+        o = before.get(v.id, {})
+        ci = o.get("ci95")
+        fig = "—" if o.get("measured") is None else f"{o['measured']:.3g}" if isinstance(o.get("measured"), float) else str(o.get("measured"))
+        if ci and all(isinstance(x, int | float) for x in ci):
+            fig += f" [{ci[0]:.3g}, {ci[1]:.3g}]"
+        why = (v.label or "").replace("|", "\\|")
+        if v.leaning:
+            why = f"leans {v.leaning}; {why}"
+        same = "" if o.get("status") != v.status else "(unchanged) "
+        lines.append(f"| `{v.id}` | {o.get('status', '—')} | {fig} | {v.status} | {headline(v)} | {same}{why[:400]} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    old_path, new_path = Path(sys.argv[1]), Path(sys.argv[2])
+    print(old_new_markdown(json.loads(old_path.read_text()), judge_all(json.loads(new_path.read_text()))))
