@@ -13,8 +13,7 @@ from typing import Any
 from loadtests import verdicts as verdict_engine
 from loadtests.report.document import Section, Table, markdown_toc, to_html, to_markdown
 from loadtests.report.run import COMMITTED, calibration, calibration_sentence
-from loadtests.report.scenario import driver_ceiling
-from loadtests.report.values import fmt
+from loadtests.report.values import driver_ceiling, fmt, run_of
 from loadtests.report.verdict import judge, tally
 
 Builder = Callable[[dict[str, Any], Path], "Section | list[Section] | None"]
@@ -50,20 +49,21 @@ def summary_blocks(doc: dict[str, Any], found: list[verdict_engine.Verdict],
                    committed: Path = COMMITTED) -> list[str | Table | Path]:
     """The summary at the top: verdicts per status, cells per status, the driver's ceiling and
     how this machine compares with the committed run."""
+    run = run_of(doc)
     cells: dict[str, int] = {}
-    for c in doc.get("cells", []):
-        cells[c.get("status", "ok")] = cells.get(c.get("status", "ok"), 0) + 1
+    for c in run.cells:
+        cells[c.status] = cells.get(c.status, 0) + 1
     cell_text = ", ".join(f"{n} {status}" for status, n in sorted(cells.items())) or "none"
     lines = [f"**Summary.** {len(found)} claims judged; cells measured: {cell_text}."]
-    if (ceiling := driver_ceiling(doc)) is not None:
+    if (ceiling := driver_ceiling(run)) is not None:
         lines.append(f"The load generator's ceiling in this run: {fmt(ceiling)} req/s (cells above a third of it "
                      "are flagged client-bound).")
     if committed.exists():
         reference = json.loads(committed.read_text())
         if reference.get("run_id") != doc.get("run_id"):
             lines.append(calibration_sentence(calibration(doc, reference)))
-    if doc.get("interrupted") or doc.get("status") == "interrupted":
-        lines.append("**This run was interrupted**: cells after the interruption are missing or partial.")
+    if interrupted := [c.id for c in run.cells if c.status == "interrupted"]:
+        lines.append(f"**This run was interrupted** (in {', '.join(interrupted)}): later cells are missing.")
     table = Table(["status", "claims"], [[status, str(n)] for status, n in tally(found).items()])
     return [" ".join(lines), table]
 

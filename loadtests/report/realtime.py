@@ -7,35 +7,50 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import scenarios
+from loadtests.model import Cell, Run
 from loadtests.report import charts
 from loadtests.report.document import Section, Table
-from loadtests.report.values import cells_for, extra, flags, fmt, last_sample
+from loadtests.report.values import cells_for, flags, fmt, last, run_of
 
 
-def _by_stack_level(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(cells, key=lambda c: (c["stack"], c.get("concurrency") or 0))
+def _by_stack_level(cells: list[Cell]) -> list[Cell]:
+    return sorted(cells, key=lambda c: (c.stack, c.concurrency or 0))
 
 
-def chat_section(doc: dict[str, Any], charts_dir: Path, scenario: scenarios.Scenario) -> Section | None:
-    cells = cells_for(doc, scenario.name)
+def _extra(cell: Cell) -> dict[str, Any]:
+    sample = last(cell)
+    return sample.extra if sample is not None else {}
+
+
+def _usage(cell: Cell) -> tuple[str, str]:
+    sample = last(cell)
+    return (fmt(sample.server_cpu_pct if sample else None, 0), fmt(sample.client_cpu_pct if sample else None, 0))
+
+
+def _dist(extra: dict[str, Any], key: str) -> dict[str, float]:
+    value = extra.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def chat_section(run: Run, charts_dir: Path, scenario: scenarios.Scenario) -> Section | None:
+    cells = cells_for(run, scenario.name)
     if not cells:
         return None
     rows: list[list[str]] = []
     series: dict[str, list[tuple[float, float]]] = {}
     sustained: dict[str, Any] = {}
     for c in _by_stack_level(cells):
-        sample = last_sample(c)
-        ex = extra(sample)
-        ttft, total = ex.get("ttft_ms") or {}, ex.get("total_ms") or {}
-        errors = sum((ex.get("errors") or {}).values())
-        rows.append([c["stack"], fmt(c.get("concurrency")), fmt(ex.get("completed")), fmt(errors),
+        ex = _extra(c)
+        ttft, total = _dist(ex, "ttft_ms"), _dist(ex, "total_ms")
+        errors = sum(_dist(ex, "errors").values())
+        rows.append([c.stack, fmt(c.concurrency), fmt(ex.get("completed")), fmt(errors),
                      fmt(ttft.get("p50"), 0), fmt(ttft.get("p99"), 0), fmt(total.get("p50"), 0), fmt(total.get("p99"), 0),
-                     fmt(sample.get("server_cpu_pct"), 0), fmt(sample.get("client_cpu_pct"), 0), flags(c)])
-        if ttft.get("p99"):
-            series.setdefault(c["stack"], []).append((float(c["concurrency"]), float(ttft["p99"])))
+                     *_usage(c), flags(c)])
+        if ttft.get("p99") and c.concurrency:
+            series.setdefault(c.stack, []).append((float(c.concurrency), float(ttft["p99"])))
         if ex.get("max_sustained") is not None:
-            sustained[c["stack"]] = ex["max_sustained"]
-    upstream = doc.get("settings", {}).get("upstream", {})
+            sustained[c.stack] = ex["max_sustained"]
+    upstream = run.settings.get("upstream") or {}
     upstream_ttft = upstream.get("ttft_ms")
     s = Section(scenario.title, blocks=[
         f"Each user POSTs a question and reads the streamed answer (SSE; GraphQL: a subscription). The upstream "
@@ -57,26 +72,26 @@ def chat_section(doc: dict[str, Any], charts_dir: Path, scenario: scenarios.Scen
     return s
 
 
-def fanout_section(doc: dict[str, Any], charts_dir: Path, scenario: scenarios.Scenario) -> Section | None:
-    cells = cells_for(doc, scenario.name)
+def fanout_section(run: Run, charts_dir: Path, scenario: scenarios.Scenario) -> Section | None:
+    cells = cells_for(run, scenario.name)
     if not cells:
         return None
     rows = []
     lat_series: dict[str, list[tuple[float, float]]] = {}
     rss_series: dict[str, list[tuple[float, float]]] = {}
     for c in _by_stack_level(cells):
-        sample = last_sample(c)
-        ex = extra(sample)
-        d = ex.get("delivery_ms") or {}
+        ex = _extra(c)
+        d = _dist(ex, "delivery_ms")
         per_conn = ex.get("rss_per_connection_bytes")
-        rows.append([c["stack"], fmt(c.get("concurrency")), fmt(ex.get("connected")), fmt(ex.get("connects_per_s"), 0),
+        rows.append([c.stack, fmt(c.concurrency), fmt(ex.get("connected")), fmt(ex.get("connects_per_s"), 0),
                      fmt(d.get("p50"), 1), fmt(d.get("p99"), 1), f"{fmt(ex.get('delivered'))} / {fmt(ex.get('expected'))}",
                      fmt((per_conn or 0) / 1024, 1), fmt(ex.get("rss_after_disconnect_delta_mib"), 1),
-                     fmt(sample.get("client_cpu_pct"), 0), flags(c)])
+                     _usage(c)[1], flags(c)])
+        level = float(c.concurrency or 0)
         if d.get("p99"):
-            lat_series.setdefault(c["stack"], []).append((float(c["concurrency"]), float(d["p99"])))
+            lat_series.setdefault(c.stack, []).append((level, float(d["p99"])))
         if per_conn:
-            rss_series.setdefault(c["stack"], []).append((float(c["concurrency"]), float(per_conn) / 1024))
+            rss_series.setdefault(c.stack, []).append((level, float(per_conn) / 1024))
     name = scenario.name
     s = Section(scenario.title, blocks=[Table(
         ["stack", "subscribers", "connected", "connects/s", "delivery p50 ms", "delivery p99 ms", "delivered / expected",
@@ -91,6 +106,7 @@ def fanout_section(doc: dict[str, Any], charts_dir: Path, scenario: scenarios.Sc
 
 
 def realtime_sections(doc: dict[str, Any], charts_dir: Path) -> list[Section]:
-    found = [chat_section(doc, charts_dir, sc) for sc in scenarios.of_family("chat")]
-    found += [fanout_section(doc, charts_dir, sc) for sc in scenarios.of_family("fanout")]
+    run = run_of(doc)
+    found = [chat_section(run, charts_dir, sc) for sc in scenarios.of_family("chat")]
+    found += [fanout_section(run, charts_dir, sc) for sc in scenarios.of_family("fanout")]
     return [s for s in found if s is not None]

@@ -8,10 +8,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from loadtests import scenarios
+from loadtests import results, scenarios
+from loadtests.model import Run
 from loadtests.report.document import Section, Table
-from loadtests.report.scenario import driver_ceiling
-from loadtests.report.values import cells_for, fmt, median
+from loadtests.report.values import driver_ceiling, fmt, median, run_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = REPO_ROOT / "reports" / "latest" / "results.json"
@@ -24,7 +24,7 @@ def reliability_section(doc: dict[str, Any], charts_dir: Path | None = None) -> 
     for sc in scenarios.SCENARIOS.values():
         if not sc.counts_writes:
             continue
-        for c in cells_for(doc, sc.name):
+        for c in (c for c in doc.get("cells", []) if c["scenario"] == sc.name):
             for i, sample in enumerate(c.get("samples", [])):
                 w = sample.get("writes") or {}
                 rows.append([c["stack"], str(i + 1), fmt(w.get("acknowledged")), fmt(w.get("stored")),
@@ -89,26 +89,26 @@ def floors_section(doc: dict[str, Any], charts_dir: Path | None = None) -> Secti
 
 
 # --- calibration against the committed run ------------------------------------------------------
-def _throughputs(doc: dict[str, Any]) -> dict[tuple[str, str, Any], float]:
+def _throughputs(run: Run) -> dict[tuple[str, str, int | None], float]:
     """(stack, scenario, connections) → median req/s of the ok closed-loop cells."""
     closed = {sc.name for sc in scenarios.closed_loop()}
     out = {}
-    for c in doc.get("cells", []):
-        if c.get("scenario") in closed and c.get("mode", "closed") == "closed" and c.get("status") == "ok":
-            if (rps := median(c, "rps")) is not None and rps > 0:
-                out[(c["stack"], c["scenario"], c.get("concurrency"))] = rps
+    for c in run.cells:
+        if c.scenario in closed and c.mode == "closed" and c.ok and (rps := median(c, "rps")):
+            out[(c.stack, c.scenario, c.concurrency)] = rps
     return out
 
 
 def calibration(doc: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     """This run against `reference`: the driver ceilings' ratio and the median ratio over the
     closed-loop cells both runs measured (same stack, scenario and connections)."""
-    ours, theirs = _throughputs(doc), _throughputs(reference)
+    ours_run, ref_run = run_of(doc), Run.from_json(results.resummarize(reference))
+    ours, theirs = _throughputs(ours_run), _throughputs(ref_run)
     common = sorted(set(ours) & set(theirs), key=str)
     ratios = [ours[k] / theirs[k] for k in common]
-    ceiling, ref_ceiling = driver_ceiling(doc), driver_ceiling(reference)
+    ceiling, ref_ceiling = driver_ceiling(ours_run), driver_ceiling(ref_run)
     return {
-        "reference_run": reference.get("run_id"), "reference_profile": reference.get("profile"),
+        "reference_run": ref_run.run_id, "reference_profile": ref_run.profile,
         "ceiling": ceiling, "reference_ceiling": ref_ceiling,
         "ceiling_ratio": ceiling / ref_ceiling if ceiling and ref_ceiling else None,
         "cells_compared": len(common), "median_cell_ratio": statistics.median(ratios) if ratios else None,
