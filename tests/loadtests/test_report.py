@@ -640,3 +640,58 @@ def test_the_browser_check_catches_a_broken_page(browser: Browser, tmp_path: Pat
     seen = browser.render(page)
     assert any("boom" in e for e in seen.errors), seen.errors
     assert seen.images and seen.images[0]["naturalWidth"] == 0
+
+
+# --- calibration against the committed run ----------------------------------------------------
+def test_calibration_says_when_the_machine_differs(tmp_path: Path) -> None:
+    """Issue 20: a run whose numbers are a third of the committed run's says so (and the same
+    document against itself says the machine is comparable)."""
+    from loadtests.report.run import calibration_section
+
+    doc = synthetic_document()
+    committed = tmp_path / "results.json"
+    faster = json.loads(json.dumps(doc))
+    faster["run_id"] = "20261101T000000Z-committed"
+    for cell in faster["cells"]:
+        for sample in cell["samples"]:
+            sample["rps"] *= 3.0
+        results.finish_cell(cell, CEILING_RPS * 3)
+    for ceiling in faster["driver_ceilings"]:
+        ceiling["rps"] *= 3.0
+    results.save(faster, committed)
+    section = calibration_section(doc, committed=committed)
+    assert section is not None
+    text = " ".join(b for b in section.blocks if isinstance(b, str))
+    assert "a different machine or load" in text and "0.33×" in text, text
+    same = json.loads(json.dumps(doc))
+    same["run_id"] = "20261101T000000Z-same"
+    results.save(same, committed)
+    section = calibration_section(doc, committed=committed)
+    assert section is not None
+    text = " ".join(b for b in section.blocks if isinstance(b, str))
+    assert "about the same machine" in text and "1.00×" in text, text
+
+
+def test_many_series_stay_distinguishable() -> None:
+    """Issue 20: 18 series shared 10 colours in config-latency; now every (colour, marker, line
+    style) triple differs up to 70 series, and floors are drawn dotted with hollow markers."""
+    from loadtests.report.charts import series_style
+
+    styles = [series_style(i) for i in range(70)]
+    assert len({(s["color"], s["marker"], str(s["linestyle"])) for s in styles}) == 70
+    assert all(styles[i]["color"] != styles[i + 1]["color"] for i in range(69))
+    floor = series_style(3, floor=True)
+    assert floor["linestyle"] == ":" and floor["markerfacecolor"] == "none"
+
+
+def test_floors_get_their_own_panel_and_chat_its_objective(built: Built, tmp_path: Path) -> None:
+    """Issue 20: client-bound floors squeezed the apps into 15% of the throughput axis: floors
+    now sit on a second panel with its own axis; the chat TTFT chart draws its objective."""
+    figures = built.figures
+    if built.source != "synthetic":
+        with captured_figures() as figures:
+            report.write_report(results.save(synthetic_document(), tmp_path / "results.json"), tmp_path / "out")
+    apps, floors = figures["config-throughput.png"].axes
+    assert not any("raw-asgi" in t for t in apps["yticks"]) and any("raw-asgi" in t for t in floors["yticks"])
+    ttft = figures["chat-ttft.png"].axes[0]
+    assert any(label.startswith("objective: 2 × upstream TTFT (600 ms)") for label in ttft["lines"]), ttft["lines"]
