@@ -53,7 +53,10 @@ DOMAIN_CODES = frozenset({"NOT_FOUND", "CONFLICT", "UNAUTHENTICATED", "FORBIDDEN
 CLIENT_CODES = frozenset(
     {"BAD_USER_INPUT", "BAD_REQUEST", "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED"}
 )
-KNOWN_CODES = DOMAIN_CODES | CLIENT_CODES
+# Limits that refuse a whole operation on purpose (cost estimated before execution, response size,
+# per-user stream caps): the GraphQL counterparts of REST's 413 and 429.
+LIMIT_CODES = frozenset({"QUERY_TOO_COSTLY", "RESPONSE_TOO_LARGE", "TOO_MANY_STREAMS"})
+KNOWN_CODES = DOMAIN_CODES | CLIENT_CODES | LIMIT_CODES
 
 
 @dataclass
