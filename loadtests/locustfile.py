@@ -65,7 +65,7 @@ MODE = os.environ.get("STACKBENCH_LOCUST_MODE", "journey")
 if MODE not in ("journey", "request"):
     raise ValueError(f"STACKBENCH_LOCUST_MODE must be 'journey' or 'request', got {MODE!r}")
 if MODE == "journey":  # the request mode does without the seed module and SQLAlchemy
-    from loadtests.scenarios import GQL_CONFIG, GQL_DUE, GQL_LOGIN, GQL_REVIEW
+    from loadtests.verification import GQL_CONFIG, GQL_DUE, GQL_LOGIN, GQL_REVIEW
     from stackbench.seed import SEED_PASSWORD
 else:
     from loadtests.locust_closed import load_spec, status_failure
