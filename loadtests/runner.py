@@ -917,7 +917,9 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     }
     doc = results.new_document(run_id=run_id, profile=chosen.name, environment=env_doc, settings=settings)
     env = {"STACKBENCH_DSN": db.dsn, "STACKBENCH_UPSTREAM_URL": sim.url, "STACKBENCH_ENVIRONMENT": "production",
-           "STACKBENCH_JWT_SECRET": secrets.token_urlsafe(32)}
+           "STACKBENCH_JWT_SECRET": secrets.token_urlsafe(32),
+           # the realtime cells hold every stream with ONE user's token: lift the per-user caps (issue 19)
+           "STACKBENCH_MAX_STREAMS_PER_USER": "1000000", "STACKBENCH_MAX_CHATS_PER_USER": "1000000"}
     bench = Bench(plan, doc, run_dir / "results.json", db, env, srv_cpus, cli_cpus, upstream, console,
                   closed_driver=closed_driver)
     started = time.monotonic()
@@ -934,13 +936,13 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
                     bench.run_stack(stack, rep)
             if plan.equal_load_stacks() and not db_delays_ms:
                 bench.equal_load()
-        results.refresh_ceiling(doc)
-        bench.save()
             if db_delays_ms or chosen.db_sweep is not None:  # the latency sweep (loadtests/sweep.py)
                 from loadtests.sweep import run_from_profile
 
                 chosen_apps = [s.id for s in plan.stacks if s.kind == "app"] if (stacks or impls or servers) else None
                 run_from_profile(bench, chosen, db_delays_ms, chosen_apps, scenarios)
+        results.refresh_ceiling(doc)
+        bench.save()
         if chosen.micro and not subset:
             doc["micro"] = _run_micro(run_dir, srv_cpus, console)
         doc["checks"] = _run_checks(console) if not subset else {}
