@@ -49,6 +49,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 MAX_QUEUED = 4 * 1024 * 1024  # bytes waiting in one direction's delay queue before reads pause
+# What passed through, for `DelayProxy.stats()` (SIGUSR1 prints it): chunks to the server are
+# the client's writes, one per round trip for a request/response protocol.
+COUNTERS = {"connections": 0, "chunks_to_server": 0, "chunks_to_client": 0, "bytes_to_server": 0,
+            "bytes_to_client": 0}
 SPLITS = ("even", "reply")
 
 
@@ -103,8 +107,9 @@ def new_loop() -> asyncio.AbstractEventLoop:
 class _Direction:
     """Chunks from `source` to `sink`, each written `delay` (+ jitter) after it arrived."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, jitter: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float, jitter: float, name: str) -> None:
         self.loop, self.delay, self.jitter = loop, delay, jitter
+        self.chunks_key, self.bytes_key = f"chunks_{name}", f"bytes_{name}"
         self.queue: collections.deque[tuple[float, bytes | None]] = collections.deque()
         self.queued = 0
         self.timer: asyncio.TimerHandle | None = None
@@ -116,6 +121,9 @@ class _Direction:
 
     def push(self, data: bytes | None) -> None:
         """Queue a chunk (None: the source closed; the sink is closed once it is due)."""
+        if data:
+            COUNTERS[self.chunks_key] += 1
+            COUNTERS[self.bytes_key] += len(data)
         if self.delay == 0 and self.jitter == 0 and not self.queue and self.sink is not None:
             self._write(data)
             return
@@ -213,8 +221,9 @@ class _Pair:
     """A client connection and its upstream connection."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delays: Delays) -> None:
-        self.up = _Direction(loop, delays.to_server, delays.jitter)
-        self.down = _Direction(loop, delays.to_client, delays.jitter)
+        COUNTERS["connections"] += 1
+        self.up = _Direction(loop, delays.to_server, delays.jitter, "to_server")
+        self.down = _Direction(loop, delays.to_client, delays.jitter, "to_client")
         self.server = _Side(self.down, self.up)
 
 
@@ -307,6 +316,13 @@ class DelayProxy:
     def cpu_seconds(self) -> float:
         assert self.proc is not None
         return _cpu_seconds(self.proc.pid)
+
+    def stats(self) -> dict[str, float]:
+        """The counters so far, and the proxy's CPU seconds (`cpu_s`)."""
+        assert self.proc is not None and self.proc.stdout is not None
+        self.proc.send_signal(signal.SIGUSR1)
+        line = self.proc.stdout.readline()
+        return {**json.loads(line), "cpu_s": self.cpu_seconds()}
 
     def dsn(self, dsn: str) -> str:
         return proxied_dsn(dsn, "127.0.0.1", self.port)
@@ -431,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: print(json.dumps(COUNTERS), flush=True))
         async with server:
             await stop.wait()
 
