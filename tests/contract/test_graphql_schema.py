@@ -89,10 +89,15 @@ def _codes(errors: Any) -> list[Any]:
 
 
 def documented_limit(error: Any) -> bool:
-    """The server's documented query limits (`graphql_max_depth`, `graphql_max_aliases`): a random
-    selection set may nest deeper than the SDL can say is allowed."""
-    message = error.get("message", "") if isinstance(error, dict) else ""
-    return "exceeds maximum operation depth" in message or "aliases found" in message
+    """The server's documented query limits (`graphql_max_depth`, `graphql_max_aliases`,
+    `graphql_max_cost`, `graphql_max_response_bytes`): a random selection set may nest deeper or
+    ask for more list items than the SDL can say is allowed."""
+    if not isinstance(error, dict):
+        return False
+    message = error.get("message", "")
+    code = (error.get("extensions") or {}).get("code")
+    return ("exceeds maximum operation depth" in message or "aliases found" in message
+            or code in ("QUERY_TOO_COSTLY", "RESPONSE_TOO_LARGE"))
 
 
 def filter_failure(context: Any, failure: Any, case: Case, response: Any) -> bool:
