@@ -365,7 +365,7 @@ def _held(extra: dict[str, Any], errors: float, requests: float) -> bool:
 
 def capacity_factor(base: Held, cand: Held) -> Estimate | None:
     """candidate ÷ baseline as an interval from both intervals: low = cand.lo / base.hi, high =
-    cand.hi / base.lo; an end that cannot be bounded is None (never ∞). None when the
+    cand.hi / base.lo; an end that cannot be bounded is None (never an infinite ratio). None when the
     baseline's limit is unknown from above and below alike."""
     low = cand.lo / base.hi if base.hi else None
     high = cand.hi / base.lo if (cand.hi is not None and base.lo > 0) else None

@@ -181,7 +181,7 @@ def rule_capacity(claimed: float, claimed_high: float, at_least: bool, base: evi
     """**Capacity claims** (users, subscribers, connections held): each stack's capacity is an
     interval from a search (held at `held_lo`, failed at `failed_hi`; schema-1 documents: the
     grid of levels tried), and the factor's interval is [candidate held ÷ baseline failed,
-    candidate failed ÷ baseline held]. No ∞: an end that cannot be bounded is printed as
+    candidate failed ÷ baseline held]. An end that cannot be bounded is printed as
     such ("baseline held < 10, candidate ≥ 100"). **supported** only when the lower end reaches
     the claim; **contradicted** when the candidate failed at or below what the baseline held;
     **not measured** when the baseline's limit was not found (it held every level tried), since

@@ -94,6 +94,9 @@ class Verdict:
     claimed_factor: float | None = None
     log_se: float | None = None
     df: float | None = None
+    # Capacity claims: what each side held ("baseline held ≥ 10, failed at 100; candidate …"), the
+    # headline instead of a ratio whose open end would read as unbounded.
+    held: str | None = None
 
     def __post_init__(self) -> None:
         for x in (self.measured, *(self.ci95 or ())):
@@ -114,6 +117,10 @@ def _unit(claim: Claim) -> str:
 
 def headline(v: Verdict) -> str:
     """The figure that decided, with its interval and method ('—' where none)."""
+    if v.held:
+        return v.held
+    if v.parts and all(p.held for p in v.parts):
+        return " · ".join(f"{p.scenario}: {p.held}" for p in v.parts)
     if v.measured is None:
         return "—"
     unit = "x" if v.unit == "x" else f" {v.unit}"
@@ -219,7 +226,8 @@ def _judge_capacity(claim: Claim, run: Run, scenario: str) -> Verdict:
                                  cand.method, (cand.n,))
         if d.status in DECISIVE:
             d = rules.rule_sample_size((cand.n,), d, _capacity_min(cand)) or d
-        return _verdict(claim, d, scenario, comp, held, cells=cells, notes=[cand.method])
+        return _verdict(claim, d, scenario, comp, held, cells=cells, notes=[cand.method],
+                        held=f"{claim.candidate} {cand.text()}")
     base = evidence.capacity(run, claim.baseline, scenario)
     if base is None:
         return _verdict(claim, Decision(NOT_MEASURED, f"no {scenario} cells for {claim.baseline}",
@@ -231,7 +239,8 @@ def _judge_capacity(claim: Claim, run: Run, scenario: str) -> Verdict:
         d = rules.rule_capacity(float(claim.claimed or 1), _high(claim), claim.at_least, base, cand, est)
     if d.status in DECISIVE:
         d = rules.rule_sample_size((base.n, cand.n), d, max(_capacity_min(base), _capacity_min(cand))) or d
-    return _verdict(claim, d, scenario, comp, est, cells=[*base.cells, *cells], notes=[base.method])
+    return _verdict(claim, d, scenario, comp, est, cells=[*base.cells, *cells], notes=[base.method],
+                    held=f"{claim.baseline} {base.text()}; {claim.candidate} {cand.text()}")
 
 
 def _capacity_min(held: evidence.Held) -> int:

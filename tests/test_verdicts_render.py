@@ -60,3 +60,16 @@ def test_verdict_chart_drawn(tmp_path: Path) -> None:
     path = r.verdict_chart(verdicts, tmp_path / "verdicts.png")
     assert path is not None and path.stat().st_size > 5000
     assert r.verdict_chart([], tmp_path / "none.png") is None
+
+
+def test_capacity_headlines_say_what_each_side_held(found: list[v.Verdict]) -> None:
+    """A capacity bound is not a ratio: the headline names what each stack held, never ∞."""
+    capacity = [x for x in found if x.metric == "capacity" and x.status != v.NOT_TESTABLE]
+    assert capacity, "reports/latest has capacity claims"
+    for verdict in found:
+        assert "∞" not in v.headline(verdict)
+    for verdict in capacity:
+        text = v.headline(verdict)
+        assert "held" in text, (verdict.id, text)
+        if verdict.parts or (verdict.held and ";" in verdict.held):
+            assert text.count("held") >= 2, (verdict.id, text)
