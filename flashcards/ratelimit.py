@@ -40,20 +40,11 @@ class FailureWindow:
     def retry_after(self, key: str, now: float) -> int:
         """Seconds until `key` may try again; 0 when it may try now."""
         with self._lock:
-            times = self._prune(key, now)
-            if times is None or len(times) < self.limit:
-                return 0
-            return max(1, math.ceil(times[0] + self.window_s - now))
+            return self._wait(key, now)
 
     def record_failure(self, key: str, now: float) -> None:
         with self._lock:
-            times = self._prune(key, now)
-            if times is None:
-                times = self._failures[key] = deque()
-                if len(self._failures) > self.max_keys:  # bounded memory under a key flood
-                    self._failures.popitem(last=False)
-            times.append(now)
-            self._failures.move_to_end(key)
+            self._add(key, now)
 
     def _wait(self, key: str, now: float) -> int:
         times = self._prune(key, now)
