@@ -171,6 +171,8 @@ class _Driver:
         max_connections: int,
         timeout_s: float,
         seed: int | None,
+        start_at: float | None = None,
+        offset_s: float = 0.0,
     ) -> None:
         if rate <= 0 or duration_s <= 0 or warmup_s < 0:
             raise ValueError("open loop needs rate > 0, duration_s > 0, warmup_s >= 0")
@@ -189,6 +191,11 @@ class _Driver:
         self.max_connections = max_connections
         self.timeout_s = float(timeout_s)
         self.rng = random.Random(seed)
+        # one part of a split plan (loadtests/openloop_split.py): every part starts from the same
+        # monotonic instant, shifted by its phase, so the parts interleave into one even stream
+        self.start_at = start_at
+        self.offset_s = float(offset_s)
+        self.start_late_s = 0.0
         self.hist = new_histogram()  # completion − planned
         self.send_hist = new_histogram()  # completion − actual send
         self.lag_hist = new_histogram()  # actual send − planned
@@ -380,6 +387,10 @@ class _Driver:
         total = warm + max(1, round(self.rate * self.duration_s))
         cpu0 = time.process_time()
         start = _now() + START_LEAD_S
+        if self.start_at is not None:
+            self.start_late_s = max(0.0, _now() - self.start_at)
+            start = self.start_at
+        start += self.offset_s
         self.window_start = start + warm * interval
         self.window_end = start + total * interval
         watchdog = loop.create_task(self._watchdog())
@@ -485,6 +496,7 @@ class _Driver:
                 "max_connections": self.max_connections,
                 "timeout_s": self.timeout_s,
                 "warmup_s": self.warmup_s,
+                "start_late_s": self.start_late_s,
                 "client_cpu_s_window": cpu_s,
                 "client_cpu_pct_window": 100.0 * cpu_s / wall_s if wall_s > 0 else 0.0,
             },
@@ -501,11 +513,25 @@ async def drive(
     max_connections: int = 512,
     timeout_s: float = 2.0,
     seed: int | None = None,
+    start_at: float | None = None,
+    offset_s: float = 0.0,
+    part_histograms: bool = False,
 ) -> dict[str, Any]:
     """One open-loop run in the running event loop; a results sample (client CPU: this
-    process's, measured from the first planned request to the end of the drain)."""
-    driver = _Driver(url, spec, rate, duration_s, warmup_s, max_connections, timeout_s, seed)
-    return await driver.run()
+    process's, measured from the first planned request to the end of the drain).
+
+    ``start_at`` (a ``time.monotonic()`` instant, shared by every process on the machine) and
+    ``offset_s`` place this plan as one phase of a split plan; ``part_histograms`` adds every
+    histogram encoded (``extra.part_histograms``) so the parts can be merged exactly."""
+    driver = _Driver(url, spec, rate, duration_s, warmup_s, max_connections, timeout_s, seed,
+                     start_at, offset_s)
+    sample = await driver.run()
+    if part_histograms:
+        sample["extra"]["part_histograms"] = {
+            name: hist.encode().decode() if hist.get_total_count() else None
+            for name, hist in (("latency", driver.hist), ("from_send", driver.send_hist),
+                               ("lag", driver.lag_hist), ("schedule", driver.sched_hist))}
+    return sample
 
 
 def run_in_process(url: str, spec: RequestSpec, rate: float, duration_s: float,
@@ -623,6 +649,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="per-request timeout, s")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON line (the sample)")
+    parser.add_argument("--offset", type=float, default=0.0, help="phase of this part, s")
+    parser.add_argument("--ready-file", help="a split plan: created when this part is ready")
+    parser.add_argument("--start-file", help="a split plan: holds the shared monotonic start")
     args = parser.parse_args(argv)
     if args.spec_file:
         with open(args.spec_file) as f:
@@ -633,9 +662,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from loadtests.realtime import raise_open_files_limit
 
         raise_open_files_limit(args.max_connections + 64)
+    start_at = None
+    if args.start_file:
+        from loadtests.openloop_split import await_start
+
+        start_at = await_start(args.ready_file, args.start_file)
     sample = run_in_process(args.url, spec, args.rate, args.duration, args.warmup,
                             max_connections=args.max_connections, timeout_s=args.timeout,
-                            seed=args.seed)
+                            seed=args.seed, start_at=start_at, offset_s=args.offset,
+                            part_histograms=start_at is not None)
     if args.json:
         print(json.dumps(sample), flush=True)
     else:
