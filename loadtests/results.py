@@ -87,8 +87,10 @@ def finish_cell(cell: dict[str, Any], ceiling_rps: float | None) -> dict[str, An
 def refresh_ceiling(doc: dict[str, Any]) -> float | None:
     """The driver's ceiling is at least the fastest floor cell it drove in this run: record that
     cell when it beats the dedicated ceiling measurement, and re-flag every cell against it."""
-    ceilings = [float(c["rps"]) for c in doc.get("driver_ceilings", []) if _is_num(c.get("rps"))]
     driver = doc.get("settings", {}).get("closed_loop_driver", "wrk")
+    # the open loop's own ceilings (rows with "processes") do not judge closed-loop cells
+    ceilings = [float(c["rps"]) for c in doc.get("driver_ceilings", [])
+                if _is_num(c.get("rps")) and "processes" not in c]
     floors = [c for c in doc.get("cells", []) if c.get("status") == "ok" and c.get("driver") == driver
               and doc.get("stacks", {}).get(c.get("stack"), {}).get("kind") == "floor"
               and (c.get("summary") or {}).get("rps")]

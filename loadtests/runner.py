@@ -48,6 +48,8 @@ from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack, select
 from loadtests.wrk import wrk_available
 
+OPENLOOP_CEILING_DRIVER = "openloop"  # driver_ceilings rows that are the open loop's own, not the closed loop's
+
 REALTIME = tuple(s.name for s in scenarios.SCENARIOS.values() if s.family in ("chat", "fanout"))
 DEFAULT_SCENARIOS = tuple(scenarios.SCENARIOS)
 LATENCY_OBJECTIVE_MS = 100.0
@@ -753,13 +755,30 @@ class Bench:
             load = measure.Load(running.url, running.pid, self.client_cpus)
             spec = scenarios.request_spec("config", "floor", None, FLOORS[stack.impl].ready_path)
             sample = self._closed_loop(load, spec, profile.primary_concurrency, None)
+            opened = [self._open_loop_ceiling(running, spec, n, sample["rps"]) for n in (1, 2)]
         self.ceiling_rps = sample["rps"]
         self.doc["driver_ceilings"] = [{
             "driver": self.closed_driver, "floor": stack.id, "rps": sample["rps"], "client_cpu_pct": sample["client_cpu_pct"],
             "server_cpu_pct": sample["server_cpu_pct"], "concurrency": profile.primary_concurrency,
             "threads": 1, "note": f"{self.closed_driver} on the client CPUs against the fastest floor; a "
                                   "cell above a third of this rate is flagged client-bound"}]
+        self.doc["driver_ceilings"] += opened
         self.save()
+
+    def _open_loop_ceiling(self, running: RunningServer, spec: scenarios.RequestSpec, processes: int,
+                           offered: float) -> dict[str, Any]:
+        """The open-loop driver split over `processes` (loadtests/openloop_split.py) offered the
+        closed-loop ceiling against the same floor: what it achieves is its own ceiling."""
+        from loadtests.openloop_split import run_open_loop_split
+
+        profile = self.plan.profile
+        sample = run_open_loop_split(running.url, spec, offered, min(profile.duration_s, 5.0),
+                                     min(profile.warmup_s, 1.0), processes=processes, cpus=self.client_cpus)
+        return {"driver": OPENLOOP_CEILING_DRIVER, "floor": CEILING_FLOOR, "rps": sample["rps"], "processes": processes,
+                "client_cpu_pct": sample["client_cpu_pct"], "offered_rps": offered,
+                "flags": sample["extra"]["flags"], "shared_cpus": sample["extra"].get("split", {}).get("shared_cpus"),
+                "note": f"open loop over {processes} process(es) offered the closed-loop ceiling: the rate it "
+                        "achieved is its ceiling on these client CPUs (not used for client-bound flags)"}
 
 
 def equal_rate(reference_rps: float, fraction: float) -> float:

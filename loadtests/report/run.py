@@ -76,7 +76,8 @@ def _reliability_suites(rel: dict[str, Any]) -> list[str | Table | Path]:
 
 
 def floors_section(doc: dict[str, Any], charts_dir: Path | None = None) -> Section:
-    rows = [[c.get("driver", ""), c.get("floor", ""), fmt(c.get("rps")), fmt(c.get("client_cpu_pct"), 0)]
+    rows = [[c.get("driver", "") + (f" × {c['processes']} processes" if c.get("processes") else ""),
+             c.get("floor", ""), fmt(c.get("rps")), fmt(c.get("client_cpu_pct"), 0)]
             for c in doc.get("driver_ceilings", [])]
     return Section("Floors and the load generator's headroom", blocks=[
         "Floors are a raw ASGI app, a raw WSGI app and each framework's bare hello-world on the same servers "

@@ -78,4 +78,5 @@ def closed_driver(run: Run) -> str:
 
 
 def driver_ceiling(run: Run) -> float | None:
-    return max((float(c.rps) for c in run.driver_ceilings), default=None)
+    return max((float(c.rps) for c in run.driver_ceilings if "processes" not in (c.model_extra or {})),
+               default=None)  # rows with "processes" are the open loop's own ceiling

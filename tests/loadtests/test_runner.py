@@ -40,6 +40,9 @@ def test_smoke_run_measures_every_kind_of_cell(tmp_path: Path) -> None:
     assert results.validate(doc) == []
     ceiling = doc["driver_ceilings"][0]
     assert ceiling["floor"] == "raw-asgi-granian-asgi" and ceiling["rps"] > 0
+    opened = [c for c in doc["driver_ceilings"] if c["driver"] == "openloop"]
+    assert [c["processes"] for c in opened] == [1, 2] and all(c["rps"] > 0 for c in opened)
+    assert results.refresh_ceiling(doc) == max(c["rps"] for c in doc["driver_ceilings"] if "processes" not in c)
     cells = _cells(doc, "rest-uvicorn")
     assert set(cells) == {"config", "card", "review", "chat", "sse-fanout"}
     for scenario, cell in cells.items():
