@@ -148,11 +148,13 @@ def run_locust(url: str, env_vars: dict[str, str], *, users: int, spawn_rate: fl
             failures = read_failures(Path(prefix + "_failures.csv"))
         exceptions = read_failures(Path(prefix + "_exceptions.csv"), count_key="Count")
         window = read_marks(Path(marks))
+        by_worker = read_requests_by_worker(Path(marks))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     capacity = min(processes, len(set(cpus)) if cpus else (os.cpu_count() or 1))
     sample = to_sample(entries, failures, window, child, capacity=capacity,
                        fallback_duration_s=duration_s)
+    sample["extra"]["requests_by_worker"] = by_worker
     return sample, argv, sum(int(e.get("occurrences", 0)) for e in exceptions)
 
 
@@ -186,6 +188,15 @@ def read_final_errors(path: Path) -> list[dict[str, Any]] | None:
         return None
     return [{"method": e.get("method"), "name": e.get("name"), "error": str(e.get("error") or ""),
              "occurrences": int(e.get("occurrences") or 0)} for e in final[-1]["errors"]]
+
+
+def read_requests_by_worker(path: Path) -> dict[str, int] | None:
+    """Requests each worker reported to the master inside the window (master runs only)."""
+    if not path.exists():
+        return None
+    marks = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    final = [m for m in marks if m["event"] == "errors" and m["role"] == "master"]
+    return {str(k): int(v) for k, v in final[-1].get("requests_by_worker", {}).items()} if final else None
 
 
 def read_marks(path: Path) -> dict[str, Any] | None:

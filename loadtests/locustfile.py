@@ -111,6 +111,9 @@ def _mark(environment: Any, event: str) -> None:
 
 RESET, RESET_ACK = "stackbench-reset", "stackbench-reset-ack"
 _awaiting_ack: set[str] = set()  # master: workers whose reports may still hold warmup data
+# master: requests each worker reported inside the window (after its reset), so a run can show
+# that every worker — local (--processes) or on another host — was added up
+_requests_by_worker: dict[str, int] = {}
 
 
 @events.test_start.add_listener
@@ -121,6 +124,7 @@ def _schedule_window(environment: Any, **_kwargs: Any) -> None:
         if isinstance(runner, MasterRunner):
             _awaiting_ack.update(client.id for client in runner.clients.all)
             runner.send_message(RESET)
+            _requests_by_worker.clear()
         runner.stats.reset_all()
         _mark(environment, "reset")
 
@@ -179,6 +183,15 @@ def _drop_warmup_reports(client_id: str, data: dict[str, Any], **_kwargs: Any) -
                           "response_times": {}, "num_reqs_per_sec": {}, "num_fail_per_sec": {}})
 
 
+@events.worker_report.add_listener
+def _count_worker_requests(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    # after _drop_warmup_reports (registered first): a report still holding warmup is zero here
+    total = data.get("stats_total")
+    if isinstance(total, dict):
+        _requests_by_worker[client_id] = (_requests_by_worker.get(client_id, 0)
+                                          + int(total.get("num_requests") or 0))
+
+
 @events.test_stopping.add_listener
 def _stopping(environment: Any, **_kwargs: Any) -> None:
     _mark(environment, "stopping")
@@ -204,7 +217,8 @@ def _final_errors(**_kwargs: Any) -> None:
     rows = [{"method": e.method, "name": e.name, "error": StatsError.parse_error(e.error),
              "occurrences": e.occurrences} for e in environment.runner.stats.errors.values()]
     line = json.dumps({"event": "errors", "pid": os.getpid(), "role": _role(environment),
-                       "time": time.time(), "cpu_s": time.process_time(), "errors": rows})
+                       "time": time.time(), "cpu_s": time.process_time(), "errors": rows,
+                       "requests_by_worker": dict(_requests_by_worker)})
     with _marks_lock, open(MARKS, "a") as f:
         f.write(line + "\n")
 

@@ -280,5 +280,58 @@ def agent_command(
         raise refuse(str(exc)) from None
 
 
+loadgen_app = typer.Typer(help="Locust load generation across hosts (master here, workers elsewhere).", no_args_is_help=True)
+app.add_typer(loadgen_app, name="loadgen")
+ModeOption = Annotated[str, typer.Option(help="journey | request (the closed loop of --spec).")]
+
+
+@loadgen_app.command("worker")
+def loadgen_worker(
+    master: Annotated[str, typer.Option(help="The master's host (where `stackbench loadgen master` runs).")],
+    master_port: Annotated[int, typer.Option(help="The master's port.")] = 5557,
+    processes: Annotated[int, typer.Option(min=1, help="Locust worker processes on this host.")] = 1,
+    mode: ModeOption = "journey", api: Annotated[str, typer.Option(help="rest | graphql")] = "rest",
+    seed_users: Annotated[int, typer.Option(min=1)] = 10, decks_per_user: Annotated[int, typer.Option(min=1)] = 10,
+    think_s: Annotated[float, typer.Option(min=0)] = 0.0,
+    workers: Annotated[int, typer.Option(min=1, help="Workers in the whole run (spreads the seeded users).")] = 1,
+    spec: Annotated[str | None, typer.Option(help="Request mode: the RequestSpec JSON.")] = None,
+) -> None:
+    """A locust worker for a master on another host (exits when the master quits)."""
+    from loadtests.loadgen import worker_main
+
+    try:
+        code = worker_main(master, master_port, processes=processes, mode=mode, api=api, seed_users=seed_users,
+                           decks_per_user=decks_per_user, think_s=think_s, workers=workers, spec=spec)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@loadgen_app.command("master")
+def loadgen_master(
+    url: Annotated[str, typer.Option(help="The server under test.")],
+    workers: Annotated[int, typer.Option(min=1, help="Wait for this many workers before starting.")],
+    bind_port: Annotated[int, typer.Option(help="Port the workers connect to.")] = 5557,
+    mode: ModeOption = "journey", api: Annotated[str, typer.Option(help="rest | graphql")] = "rest",
+    users: Annotated[int, typer.Option(min=1)] = 100, duration: Annotated[float, typer.Option(min=0.1)] = 10.0,
+    warmup: Annotated[float, typer.Option(min=0)] = 2.0,
+    seed_users: Annotated[int, typer.Option(min=1)] = 10, decks_per_user: Annotated[int, typer.Option(min=1)] = 10,
+    think_s: Annotated[float, typer.Option(min=0)] = 0.0,
+    spec: Annotated[str | None, typer.Option(help="Request mode: the RequestSpec JSON.")] = None,
+) -> None:
+    """Run the journey (or a closed loop) from a locust master; prints the sample as JSON."""
+    import json
+
+    from loadtests.loadgen import master_main
+
+    try:
+        sample = master_main(url, workers=workers, bind_port=bind_port, mode=mode, api=api, users=users,
+                             duration_s=duration, warmup_s=warmup, seed_users=seed_users,
+                             decks_per_user=decks_per_user, think_s=think_s, spec=spec)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    print(json.dumps(sample))
+
+
 if __name__ == "__main__":
     app()

@@ -197,3 +197,13 @@ def test_graphql_journey_with_two_locust_processes(seeded_sqlite: str) -> None:
     _check_real(sample, 10)
     assert sample["extra"]["processes"] == 2
     assert len(sample["extra"]["client_cpu_pct_by_process"]) == 3  # master + 2 workers
+
+
+@pytest.mark.server
+def test_a_two_process_journey_adds_up_both_workers(seeded_sqlite: str) -> None:
+    sample = _run("rest", seeded_sqlite, users=6, duration_s=2.0, warmup_s=1.0, processes=2)
+    by_worker = sample["extra"]["requests_by_worker"]
+    assert len(by_worker) == 2 and all(n > 0 for n in by_worker.values()), by_worker
+    # the master's statistics are exactly the two workers' window reports added up
+    assert sum(by_worker.values()) == sample["requests"] > 0
+    assert sum(r["requests"] for r in sample["extra"]["requests_by_name"].values()) == sample["requests"]
