@@ -80,6 +80,8 @@ class Profile:
     # The matrix this profile runs when the command names none (empty: every stack/scenario).
     stacks: tuple[str, ...] = ()
     scenarios: tuple[str, ...] = ()
+    # Stacks run as a scaling curve (1, 2, 4, … workers on as many server cores; loadtests/multicore.py).
+    scaling_stacks: tuple[str, ...] = ()
 
     @property
     def sensitivity_reps(self) -> int:
@@ -142,6 +144,21 @@ PROFILES = {
         sustainable_search=False, journey_users=0, micro=False, primary_concurrency=64, featured=(),
         stacks=("flask-gunicorn-gthread", "rest-uvicorn", "graphql-uvicorn"),
         scenarios=("config", "card", "review"),
+    ),
+    # Multi-core (loadtests/multicore.py; README "Multi-core runs"): the equal-worker matrix (one
+    # worker per server core), gunicorn's 2n+1 rule, the EAS document's setups as written (gevent
+    # 2 workers × 1000 connections vs uvicorn 4 workers, wrk -t4 -c100) and a scaling curve per
+    # stack. Full on 8 server + 4 client cores; on fewer the curve stops there, the rest is refused.
+    "scale": Profile(
+        name="scale", repetitions=3, warmup_s=2.0, duration_s=10.0, concurrency=(100,),
+        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
+        floors=(), chat_levels=(), fanout_levels=(), ws_levels=(), open_loop_fractions=(),
+        sustainable_search=False, journey_users=0, micro=False, primary_concurrency=100, featured=(),
+        stacks=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn", "graphql-uvicorn",
+                "flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
+                "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
+        scenarios=("config", "card"),
+        scaling_stacks=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn", "graphql-uvicorn"),
     ),
     "full": Profile(
         name="full", repetitions=5, warmup_s=3.0, duration_s=10.0, concurrency=(16, 64, 256, 512),

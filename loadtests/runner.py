@@ -17,7 +17,6 @@ The order of work, and why:
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from rich.progress import (
 )
 
 from flashcards.settings import Settings
-from loadtests import capacity, environment, measure, results, scenarios, setups
+from loadtests import capacity, environment, measure, multicore, results, scenarios, setups
 from loadtests.benchdb import BenchDatabase
 from loadtests.profiles import PROFILES, Profile, claimed_cells
 from loadtests.servers import REPO_ROOT, RunningServer, ServerError
@@ -58,15 +57,10 @@ CONNECT_TIMEOUT_S = {"smoke": 10.0, "quick": 10.0, "standard": 20.0, "full": 60.
 
 
 def split_cpus(server_cpus: str | None = None, client_cpus: str | None = None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Server on the first half of this process's CPUs, load generators on the rest."""
-    mine = sorted(os.sched_getaffinity(0))
-    parse = lambda text: tuple(int(c) for c in text.split(","))  # noqa: E731
-    if server_cpus and client_cpus:
-        return parse(server_cpus), parse(client_cpus)
-    if len(mine) < 2:
-        return tuple(mine), tuple(mine)  # nothing to pin apart: say so in the settings
-    half = len(mine) // 2
-    return tuple(mine[:half]), tuple(mine[half:])
+    """Server on the first half of this process's CPUs, load generators on the rest; either given
+    alone takes the rest for the other; CPUs that do not exist here are refused
+    (`multicore.CpuRequestError`, before anything starts)."""
+    return multicore.plan_cpus(server_cpus, client_cpus)
 
 
 # What one step costs on the 2-core machine, for `Plan.estimate_s` (seconds; rough, from runs here).
@@ -243,6 +237,8 @@ def make_plan(profile: Profile, *, stack_ids: list[str] | None, impls: list[str]
     if not (stack_ids or impls or servers):
         chosen = [s for s in chosen if s.kind == "app" or profile.floors is None or s.id in profile.floors]
         variant_ids = list(profile.variants)
+    top = max(multicore.CURVE_TOP, len(server_cpus))  # the curve to the cores a full run needs
+    variant_ids += [v for v in setups.curve_ids(profile.scaling_stacks, top) if v not in variant_ids]
     chosen += [variant_stack(v) for v in variant_ids]
     if CEILING_FLOOR not in [s.id for s in chosen]:
         chosen.insert(0, STACKS[CEILING_FLOOR])  # the headroom proof is part of every run
@@ -348,7 +344,8 @@ class Bench:
     def server(self, stack: Stack, workers: int | None = None) -> Iterator[RunningServer]:
         """Start `stack` (the main matrix: one worker per server core; a variant: its own rule;
         `workers` overrides both: fan-out runs on one worker) and read what it really runs."""
-        spec = stack.spec(0, self.server_cpus, self.env, workers or setups.workers_for(stack, self.server_cpus))
+        cpus = setups.cpus_for(stack.id, self.server_cpus)
+        spec = stack.spec(0, cpus, self.env, workers or setups.workers_for(stack, cpus))
         running = RunningServer(spec).start(timeout=60)
         self.setup = setups.read_setup(running.pid, spec.settings(), rule=setups.setup_rule(stack.id))
         info = self.doc["stacks"].setdefault(stack.id, {})
@@ -932,6 +929,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         "app": {"pool_size_per_worker": app_settings.pool_size, "pool_max_overflow": app_settings.pool_max_overflow,
                 "password_hash": "argon2id t=3 m=64MiB p=4 (library defaults)", "environment": "production"},
         "subset": subset, "scenarios": plan.scenarios, "closed_loop_driver": closed_driver,
+        "multicore": multicore.describe({s.id: s.server for s in plan.stacks if s.kind == "app"}, srv_cpus, cli_cpus),
         **plan_settings(plan, estimate),
     }
     doc = results.new_document(run_id=run_id, profile=chosen.name, environment=env_doc, settings=settings)

@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 
+from loadtests.multicore import curve_levels
 from loadtests.stacks import STACKS, Stack
 
 # Processes in a server's tree that serve no requests (multiprocessing's helpers).
@@ -47,6 +48,7 @@ class Variant:
     wrk_threads: int = 1
     scenarios: tuple[str, ...] = ("config",)
     concurrency: int | None = None  # None: the profile's primary level
+    cores: int | None = None  # pinned to the first `cores` server CPUs (the scaling curve); None: all
 
 
 VARIANTS: dict[str, Variant] = {v.base + "-" + v.suffix: v for v in (
@@ -57,6 +59,23 @@ VARIANTS: dict[str, Variant] = {v.base + "-" + v.suffix: v for v in (
     Variant("eas", "rest-uvicorn", 4, "EAS document: uvicorn, 4 workers, uvloop + httptools",
             min_server_cores=4, min_client_cores=4, wrk_threads=4, concurrency=100),
 )}
+# The scaling curve (loadtests/multicore.py): `<stack>-w<n>`, n workers on n server cores.
+CURVE_STACKS = ("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn", "graphql-uvicorn")
+VARIANTS.update({f"{base}-w{n}": Variant(f"w{n}", base, n, f"scaling curve: {n} worker(s) on {n} server core(s)",
+                                         min_server_cores=n, scenarios=("config", "card"), cores=n)
+                 for base in CURVE_STACKS for n in curve_levels(64)})
+
+
+def curve_ids(stacks: Sequence[str], top: int) -> list[str]:
+    """The curve's variant ids for `stacks`: 1, 2, 4, … workers up to `top`."""
+    return [f"{s}-w{n}" for s in stacks for n in curve_levels(top)]
+
+
+def cpus_for(stack_id: str, server_cpus: Sequence[int]) -> tuple[int, ...]:
+    """The server CPUs a stack is pinned to (a curve point: its first `cores`)."""
+    variant = VARIANTS.get(stack_id)
+    cores = variant.cores if variant else None
+    return tuple(server_cpus[:cores]) if cores else tuple(server_cpus)
 
 
 def variant_stack(stack_id: str) -> Stack:
@@ -94,6 +113,8 @@ def refusal(stack_id: str, server_cpus: Sequence[int], client_cpus: Sequence[int
                        f"(--client-cpus gave {len(free)})")
     if not missing:
         return None
+    if variant.cores:
+        return f"scaling point not run: {variant.rule} needs " + " and ".join(missing)
     return (f"documented setup not run: {variant.rule} (load wrk -t{variant.wrk_threads}) needs "
             + " and ".join(missing) + "; scaled down it would not be the documented setup")
 

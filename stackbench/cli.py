@@ -128,7 +128,7 @@ def upstream(
 
 @app.command()
 def bench(
-    profile: Annotated[str, typer.Option(help="quick | standard | full")] = "quick",
+    profile: Annotated[str, typer.Option(help="quick | standard | full | scale (multi-core)")] = "quick",
     impl: Annotated[list[str] | None, typer.Option(help="Only these implementations.")] = None,
     server: Annotated[list[str] | None, typer.Option(help="Only these servers.")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios.")] = None,
@@ -136,7 +136,7 @@ def bench(
     dsn: DsnOption = None,
     out: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("reports/runs"),
     report: Annotated[bool, typer.Option(help="Write the report when done.")] = True,
-    server_cpus: Annotated[str | None, typer.Option(help="CPUs for the servers, e.g. 0 (default: first half).")] = None,
+    server_cpus: Annotated[str | None, typer.Option(help="CPUs for the servers, e.g. 0 or 0-3 (default: first half).")] = None,
     client_cpus: Annotated[str | None, typer.Option(help="CPUs for load generators, e.g. 1 (default: the rest).")] = None,
     latest: Annotated[bool | None, typer.Option("--latest/--no-latest", help="Also write reports/latest (default: full standard runs).")] = None,
     app_target: Annotated[str | None, typer.Option("--app", help="Your app, module:attr (WSGI/ASGI app or factory), on every server that fits.", rich_help_panel="Your own app or service")] = None,
@@ -168,6 +168,12 @@ def bench(
     except UnknownName as exc:
         raise refuse(str(exc)) from None
     delays = _delays(db_delay_ms)
+    from loadtests.multicore import CpuRequestError, plan_cpus
+
+    try:
+        plan_cpus(server_cpus, client_cpus)  # refused here, before anything starts
+    except CpuRequestError as exc:
+        raise refuse(str(exc)) from None
     run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
               dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
               client_cpus=client_cpus, latest=latest, db_delays_ms=delays)
