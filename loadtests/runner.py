@@ -567,7 +567,7 @@ class Bench:
     def _open_loop(self, stack: Stack, running: RunningServer) -> None:
         """Latency without coordinated omission on `card`: fixed rates at fractions of the stack's
         own wrk peak, then the highest rate whose p99 meets the latency objective."""
-        from loadtests.openloop import find_sustainable_rate, run_open_loop
+        from loadtests.openloop import find_sustainable_rate
 
         profile = self.plan.profile
         peak_cell = self.cell(stack, "card", self.closed_driver, profile.primary_concurrency)
@@ -581,7 +581,7 @@ class Bench:
 
         def at(rate: float) -> dict[str, Any]:
             sample = measure.with_server_usage(load, partial(
-                run_open_loop, running.url, spec, rate, profile.duration_s, profile.warmup_s, cpus=self.client_cpus))
+                self.open_loop_driver(), running.url, spec, rate, profile.duration_s, profile.warmup_s, cpus=self.client_cpus))
             sample["extra"]["fraction_of_peak"] = round(rate / peak, 3)
             return sample
 
@@ -669,8 +669,6 @@ class Bench:
 
     def _equal_load_once(self, stack: Stack, fraction: float, names: list[str],
                          rates: dict[str, dict[str, Any]]) -> None:
-        from loadtests.openloop import run_open_loop
-
         profile = self.plan.profile
         cells = {}
         for scenario in names:
@@ -692,7 +690,7 @@ class Bench:
                     def once(spec: scenarios.RequestSpec = spec, rate: float = rate,
                              extra: dict[str, Any] = cell["extra"]) -> dict[str, Any]:
                         sample = measure.with_server_usage(load, partial(
-                            run_open_loop, running.url, spec, rate, profile.equal_load_duration_s,
+                            self.open_loop_driver(), running.url, spec, rate, profile.equal_load_duration_s,
                             profile.equal_load_warmup_s, cpus=self.client_cpus))
                         sample["achieved_rps"] = sample["rps"]
                         sample["extra"].update(extra)
@@ -761,6 +759,13 @@ class Bench:
                                   "cell above a third of this rate is flagged client-bound"}]
         self.doc["driver_ceilings"] += opened
         self.save()
+
+    def open_loop_driver(self) -> Callable[..., dict[str, Any]]:
+        """The open-loop driver over one process per client CPU (its ceiling grows with them);
+        every sample says how many (`extra.processes`)."""
+        from loadtests.openloop_split import run_open_loop_split
+
+        return partial(run_open_loop_split, processes=max(1, len(self.client_cpus)))
 
     def _open_loop_ceiling(self, running: RunningServer, spec: scenarios.RequestSpec, processes: int,
                            offered: float) -> dict[str, Any]:
@@ -929,6 +934,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         "app": {"pool_size_per_worker": app_settings.pool_size, "pool_max_overflow": app_settings.pool_max_overflow,
                 "password_hash": "argon2id t=3 m=64MiB p=4 (library defaults)", "environment": "production"},
         "subset": subset, "scenarios": plan.scenarios, "closed_loop_driver": closed_driver,
+        "openloop_processes": max(1, len(cli_cpus)),  # one per client CPU (loadtests/openloop_split.py)
         "multicore": multicore.describe({s.id: s.server for s in plan.stacks if s.kind == "app"}, srv_cpus, cli_cpus),
         **plan_settings(plan, estimate),
     }

@@ -68,3 +68,9 @@ def test_a_master_adds_up_two_workers_started_by_the_cli() -> None:
     assert sum(by_worker.values()) == out["requests"] > 0
     assert out["errors"] == dict.fromkeys(out["errors"], 0)
     assert out["extra"]["remote_workers"] == 2
+
+
+def test_a_request_mode_master_without_a_spec_is_refused() -> None:
+    result = CliRunner().invoke(app, ["loadgen", "master", "--url", "http://127.0.0.1:1", "--workers", "1",
+                                      "--mode", "request"])
+    assert result.exit_code == 2 and "--spec" in result.output

@@ -85,3 +85,38 @@ def test_bench_asking_for_more_cores_than_exist_exits_before_starting() -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "do not exist here" in proc.stderr and "Nothing was started" in proc.stderr
     assert "seeded" not in proc.stdout and time.monotonic() - started < 30
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a server and a client CPU")
+def test_a_short_scale_run_here_runs_one_worker_points_and_refuses_the_rest(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+    import shutil
+
+    from rich.console import Console
+
+    from loadtests import results, runner
+    from stackbench.seed import SeedPlan
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed")
+    short = dataclasses.replace(
+        PROFILES["scale"], repetitions=1, warmup_s=0.3, duration_s=1.0, concurrency=(8,), primary_concurrency=8,
+        seed=SeedPlan(users=2, decks_per_user=2, cards_per_deck=10, seed=1),
+        stacks=("rest-uvicorn", "rest-uvicorn-eas"), scenarios=("config",), scaling_stacks=("rest-uvicorn",))
+    monkeypatch.setitem(PROFILES, "scale", short)
+    path = runner.main(profile="scale", impls=None, servers=None, scenarios=None, stacks=None,
+                       dsn=f"sqlite:///{tmp_path / 'b.sqlite3'}", out=tmp_path / "runs", write_report=False,
+                       console=Console(quiet=True), server_cpus="0", client_cpus="1")
+    doc = results.load(path)
+    cells = {c["stack"]: c for c in doc["cells"] if c["scenario"] == "config"}
+    assert cells["rest-uvicorn-w1"]["status"] == "ok"
+    assert cells["rest-uvicorn-w1"]["setup"]["cores"] == [0] and doc["stacks"]["rest-uvicorn-w1"]["workers"] == 1
+    for refused in ("rest-uvicorn-w2", "rest-uvicorn-w4", "rest-uvicorn-w8", "rest-uvicorn-eas"):
+        assert cells[refused]["status"] == "refused", refused
+    multi = doc["settings"]["multicore"]
+    assert multi["workers"]["rest-uvicorn"] == {"equal": 1, "community": 1}
+    assert multi["scale_requirement"] and doc["settings"]["openloop_processes"] == 1
+    assert [c["processes"] for c in doc["driver_ceilings"] if c["driver"] == "openloop"] == [1, 2]
