@@ -175,3 +175,20 @@ def test_a_slow_reader_is_dropped_with_bounded_memory_and_fast_readers_get_every
     assert rest == ids[len(got):]
     resumed.close()
     fast.close()
+
+
+def test_the_harness_measures_one_event_to_every_subscriber_then_the_sustained_ones(feed: Feed) -> None:
+    from loadtests.realtime import run_fanout
+
+    eventually(lambda: feed.bus.subscriber_count == 0, within=10, what="earlier streams released")
+    url = f"http://127.0.0.1:{feed.server.port}"
+    token = feed.auth["Authorization"].removeprefix("Bearer ")
+    out = asyncio.run(run_fanout(url, token, "sse", "rest", subscribers=20, events=3, rate=20.0,
+                                 publish="/api/decks", connect_concurrency=20, settle_s=0.2))
+    single = out["single_event"]
+    assert out["connected"] == 20 and single["published"] == 1
+    assert single["delivered"] == single["expected"] == 20  # one event reached every subscriber
+    one = single["delivery_ms"]
+    assert one["n"] == 20 and 0 <= one["p50"] <= one["p99"] <= one["max"] < 10_000
+    # the sustained phase counts only its own events (the single one is not in it)
+    assert out["published"] == 3 and out["delivered"] == out["expected"] == 20 * 3 and out["lost"] == 0

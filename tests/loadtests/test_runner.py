@@ -53,6 +53,7 @@ def test_smoke_run_measures_every_kind_of_cell(tmp_path: Path) -> None:
     assert chat["completed"] == 5 and chat["ttft_ms"]["p50"] >= PROFILES["smoke"].upstream_ttft_ms
     fanout = cells["sse-fanout"]["samples"][0]["extra"]
     assert fanout["connected"] == 20 and fanout["delivered"] == fanout["expected"] == 20 * 3
+    assert fanout["single_event"]["delivered"] == fanout["single_event"]["expected"] == 20
     stack = doc["stacks"]["rest-uvicorn"]
     assert stack["settings"]["loop"] == "uvloop" and stack["fanout_server"]["workers"] == 1
     report = Path(doc["run_id"]).name
