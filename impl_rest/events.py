@@ -18,12 +18,17 @@ from impl_rest.push import RAW_SEND_KEY, PushStream
 from impl_rest.responses import AUTHED, event_stream
 
 router = APIRouter(tags=["events"])
+EVENTS_DESCRIPTION = (
+    "The signed-in user's events. A client that reads too slowly for the server's bounded backlog "
+    "(`event_queue_size` events) gets a last frame `event: dropped` with data "
+    '`{"reason":"slow_reader"}`, and the stream ends: reconnect with `Last-Event-ID` for the rest.'
+)
 
 
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={**AUTHED, **event_stream(EventOut.model_json_schema(), "The signed-in user's events")},
+    responses={**AUTHED, **event_stream(EventOut.model_json_schema(), EVENTS_DESCRIPTION)},
 )
 async def events(
     user: CurrentUser,
