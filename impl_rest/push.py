@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from flashcards.events import CLOSED, KEEPALIVE, Event, Subscriber
@@ -136,11 +136,11 @@ class PushStream:
         self.peak_backlog = max(self.peak_backlog, len(self._backlog))
 
     def _step(self, body: bytes, more: bool) -> None:
-        """One send, run to completion now if it can be; otherwise finished by a drain task."""
-        coro = self._send({"type": "http.response.body", "body": body, "more_body": more})
-        assert isinstance(coro, Coroutine)
+        """One send, run to completion now if it can be; otherwise finished by a drain task.
+        Any awaitable will do: uvicorn's send is a coroutine, granian's a native awaitable."""
+        steps = self._send({"type": "http.response.body", "body": body, "more_body": more}).__await__()
         try:
-            yielded = coro.send(None)
+            yielded = next(steps)
         except StopIteration:
             self.direct_writes += 1
             if not more:
@@ -151,11 +151,11 @@ class PushStream:
             self.ended = True
             return
         self.paused_writes += 1
-        self._drainer = self._loop.create_task(self._drain(coro, yielded, more))
+        self._drainer = self._loop.create_task(self._drain(steps, yielded, more))
 
-    async def _drain(self, coro: Coroutine[Any, Any, None], yielded: Any, more: bool) -> None:
+    async def _drain(self, steps: Generator[Any, None, Any], yielded: Any, more: bool) -> None:
         try:
-            await _finish(coro, yielded)
+            await _finish(steps, yielded)
             while more and self._backlog:
                 await self._send({"type": "http.response.body", "body": self._backlog.popleft(), "more_body": True})
             if more and self._final is not None:
@@ -181,8 +181,8 @@ class PushStream:
         self._end(SSE_DROPPED)
 
 
-async def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
-    """Run a coroutine that was stepped by hand and suspended on `yielded` to its end, as its
+async def _finish(steps: Generator[Any, None, Any], yielded: Any) -> None:
+    """Run an awaitable that was stepped by hand and suspended on `yielded` to its end, as its
     task would have: wait for what it waits on, then resume it (it reads the outcome itself)."""
     try:
         while True:
@@ -194,9 +194,11 @@ async def _finish(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
             else:
                 raise RuntimeError(f"an ASGI send yielded {yielded!r}: not an asyncio server")
             try:
-                yielded = coro.send(None)
+                yielded = next(steps)
             except StopIteration:
                 return
     except BaseException:
-        coro.close()
+        close = getattr(steps, "close", None)
+        if close is not None:
+            close()
         raise
