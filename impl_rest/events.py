@@ -63,7 +63,8 @@ class EventStreamResponse(Response):
             # Body frames skip the middlewares' send wrappers (they act on the start only).
             body_send = scope.get(RAW_SEND_KEY, send)
             await body_send({"type": "http.response.body", "body": SSE_CONNECTED, "more_body": True})
-            stream = PushStream(body_send, self.service.settings.event_queue_size)
+            bus, sub = self.service.bus, self.sub
+            stream = PushStream(body_send, self.service.settings.event_queue_size, lambda: bus.unsubscribe(sub))
             stream.attach(self.sub)
             while not stream.ended and (await receive())["type"] != "http.disconnect":
                 pass

@@ -53,11 +53,12 @@ class PushStream:
         "direct_writes",
         "dropped",
         "ended",
+        "on_end",
         "paused_writes",
         "peak_backlog",
     )
 
-    def __init__(self, send: Send, limit: int) -> None:
+    def __init__(self, send: Send, limit: int, on_end: Callable[[], None] = lambda: None) -> None:
         self._send = send
         self._limit = limit
         self._backlog: deque[bytes] = deque()
@@ -66,6 +67,9 @@ class PushStream:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self.ended = False  # the response is complete (or the connection failed)
+        # Called once when it ends: the handler unsubscribes there, at once, rather than when
+        # its request task next runs (some servers keep it parked until the connection closes).
+        self.on_end = on_end
         self.direct_writes = 0  # frames written by one step
         self.paused_writes = 0  # sends that found the transport paused
         self.peak_backlog = 0
@@ -144,11 +148,11 @@ class PushStream:
         except StopIteration:
             self.direct_writes += 1
             if not more:
-                self.ended = True
+                self._ended()
             return
         except Exception:  # the connection is gone (servers that raise rather than ignore)
             self._final = b""
-            self.ended = True
+            self._ended()
             return
         self.paused_writes += 1
         self._drainer = self._loop.create_task(self._drain(steps, yielded, more))
@@ -167,7 +171,13 @@ class PushStream:
         finally:
             self._drainer = None
         if not more:
+            self._ended()
+
+    def _ended(self) -> None:
+        if not self.ended:
             self.ended = True
+            # Soon, not now: this may run inside the bus' own offering loop (no re-entry there).
+            self._loop.call_soon(self.on_end)
 
     def _end(self, last: bytes) -> None:
         self._final = last
