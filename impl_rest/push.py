@@ -2,10 +2,13 @@
 
 A `PushStream` takes the place of a subscriber's queue (`Subscriber.queue`): the bus's
 `put_nowait(item)` writes the item's pre-encoded frame to the connection there and then, by
-stepping the server's ASGI `send` coroutine once. On a connection whose transport is writable
-that step completes (the server wrote the bytes), so publishing to N subscribers is N steps
-in the publisher's own turn of the loop: no task, generator or queue waiter is woken per
-subscriber per event (that wake-up was a third of publish time at 10,000 streams).
+stepping the awaitable of the server's own ASGI `send` once (uvicorn's is a coroutine, granian's
+a native awaitable; the middlewares' send wrappers are skipped for body frames: they only act
+on the response start). On a connection whose transport is writable that step completes (the
+server took the bytes), so publishing to N subscribers is N steps in the publisher's own turn
+of the loop: no task, generator or queue waiter is woken per subscriber per event (that wake-up
+was a third of publish time at 10,000 streams). Publishers on another thread are handed over
+with `call_soon_threadsafe`.
 
 When a step does not complete, the transport is paused (a slow reader): the pending send is
 handed to a drain task for that connection alone, and later frames wait in its backlog, in
