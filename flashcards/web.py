@@ -62,6 +62,10 @@ SECURITY_HEADER_PAIRS: list[tuple[bytes, bytes]] = [(k.lower().encode(), v.encod
 EVENT_STREAM_HEADERS: dict[str, str] = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 SSE_CONNECTED = b": connected\n\n"
 SSE_KEEPALIVE = b": keepalive\n\n"
+# The last frame of a feed whose client read too slowly for its bounded backlog (the stream then
+# ends; the client reconnects with Last-Event-ID to get what it missed). No `id:` field, so a
+# browser's EventSource keeps the id of the last event it really received.
+SSE_DROPPED = b'event: dropped\ndata: {"reason":"slow_reader"}\n\n'
 # The close code of an event-feed WebSocket whose token is refused (after the accept).
 WS_POLICY_VIOLATION = 1008
 # CORS, when origins are configured: what a browser client of any of the three apps may send.

@@ -19,7 +19,13 @@ from flask_sock import ConnectionClosed, Sock
 from flashcards._sync.service import Service
 from flashcards.errors import Unauthenticated
 from flashcards.events import Subscriber, parse_last_event_id
-from flashcards.web import EVENT_STREAM_HEADERS, SSE_CONNECTED, SSE_KEEPALIVE, WS_POLICY_VIOLATION
+from flashcards.web import (
+    EVENT_STREAM_HEADERS,
+    SSE_CONNECTED,
+    SSE_DROPPED,
+    SSE_KEEPALIVE,
+    WS_POLICY_VIOLATION,
+)
 from impl_flask_baseline.chat import EVENT_STREAM
 from impl_flask_baseline.edge import inputs, service
 
@@ -48,6 +54,8 @@ def _frames(svc: Service, sub: Subscriber) -> Iterator[bytes]:
     try:
         for event in stream:
             yield SSE_KEEPALIVE if event is None else event.sse
+        if sub.overflowed:
+            yield SSE_DROPPED
     finally:
         stream.close()  # unsubscribes
 

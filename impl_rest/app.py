@@ -12,9 +12,10 @@ from starlette.middleware.cors import CORSMiddleware
 from flashcards._async.service import Service
 from flashcards.runtime import apply_gc_policy
 from flashcards.settings import Settings, get_settings
-from flashcards.web import CORS_ALLOW_HEADERS
+from flashcards.web import CORS_ALLOW_HEADERS, Receive, Scope, Send
 from impl_rest import auth, cards, chat, decks, events, health, problems
 from impl_rest.edge import EdgeMiddleware
+from impl_rest.push import RAW_SEND_KEY
 from impl_rest.responses import COMMON, Problem
 
 API_PREFIX = "/api"
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             else:
                 app.state.service.bus.close_all()
 
-    app = FastAPI(
+    app = _App(
         title="stackbench flashcards",
         version="1",
         summary="A spaced-repetition study service (the REST contract of stackbench).",
@@ -62,6 +63,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     apply_gc_policy()  # flashcards.runtime: the same GC policy for every stack
     return app
+
+
+class _App(FastAPI):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The server's own send, for the event feed's body frames (impl_rest/push.py).
+        scope[RAW_SEND_KEY] = send
+        await super().__call__(scope, receive, send)
 
 
 def _document_problem(app: FastAPI) -> None:

@@ -201,7 +201,7 @@ def fanout(load: Load, token: str, api: str, transport: str, subscribers: int, e
             "driver": transport, **{k: out[k] for k in (
                 "subscribers", "connected", "connect_s", "connects_per_s", "connect_ms", "published",
                 "delivered", "expected", "lost", "open_files_limit")},
-            "delivery_ms": delivery, "idle_rss_bytes": idle_rss,
+            "delivery_ms": delivery, "single_event": out.get("single_event"), "idle_rss_bytes": idle_rss,
             "rss_per_connection_bytes": per_conn,
             "rss_after_disconnect_delta_mib": (after.peak_rss_bytes - idle_rss) / 2**20,
             "server": held.as_dict(),

@@ -157,15 +157,22 @@ class Setup(_Model):
     threads_per_worker: Count | None = None
     cores: list[Count] = Field(default_factory=list)
     gc_policy: str | None = None
+    # The app's serving knobs in force (loadtests/setups.py APP_TUNING): pool sizes, stream limits.
+    app: dict[str, Any] | None = None
     inferred: bool = False
 
     def describe(self) -> str:
         threads = f" × {self.threads_per_worker} threads" if self.threads_per_worker else ""
         kind = f" {self.worker_class}" if self.worker_class else ""
         cores = ",".join(map(str, self.cores)) if self.cores else "?"
+        gc = f", GC {self.gc_policy}" if self.gc_policy else ""
         return (f"{self.server}{kind}: {self.processes} process{'es' if self.processes != 1 else ''}"
-                f"{threads} on core{'s' if len(self.cores) != 1 else ''} {cores}"
+                f"{threads} on core{'s' if len(self.cores) != 1 else ''} {cores}{gc}"
                 + (" (from the stack description)" if self.inferred else ""))
+
+    def tuning(self) -> str:
+        """The app knobs as ``name=value`` pairs ('' when not recorded)."""
+        return ", ".join(f"{k}={v}" for k, v in sorted((self.app or {}).items()))
 
     def like_for_like(self, other: Setup) -> bool:
         """Same number of serving processes on the same number of cores."""

@@ -251,8 +251,10 @@ async def _ws_subscriber(url: str, token: str, api: str, sub: Subscriber, ready:
 async def run_fanout(url: str, token: str, transport: str, api: str, subscribers: int, events: int,
                      rate: float, publish: str, connect_concurrency: int, settle_s: float,
                      connect_timeout_s: float = 120.0) -> dict[str, Any]:
-    """Hold `subscribers` streams, publish `events` at `rate`/s through `publish` (a POST path
-    that causes one event), and measure publish→receipt latency at every subscriber."""
+    """Hold `subscribers` streams, then (1) publish ONE event and measure its publish→receipt
+    latency at every subscriber (`single_event`: how long one event takes to reach the last of
+    them, with nothing queued behind it), then (2) publish `events` at `rate`/s through
+    `publish` (a POST path that causes one event) and measure every delivery (`delivery_ms`)."""
     limit = raise_open_files_limit(subscribers + 200)
     if subscribers + 100 > limit:
         subscribers = max(0, limit - 100)
@@ -287,6 +289,7 @@ async def run_fanout(url: str, token: str, transport: str, api: str, subscribers
         await asyncio.wait_for(all_settled.wait(), connect_timeout_s)
     connect_s = time.perf_counter() - t0
     await asyncio.sleep(settle_s)
+    single = await _single_event(url, token, api, publish, subs)
     publisher = await _publisher(url, token, api, publish, events, rate)
     deadline = time.perf_counter() + 30
     while time.perf_counter() < deadline:
@@ -316,9 +319,29 @@ async def run_fanout(url: str, token: str, transport: str, api: str, subscribers
         "expected": expected,
         "lost": max(0, expected - len(latencies)),
         "delivery_ms": latency_percentiles(latencies),
+        "single_event": single,
         "errors": errors,
         "open_files_limit": limit,
     }
+
+
+async def _single_event(url: str, token: str, api: str, publish: str, subs: list[Subscriber],
+                        wait_s: float = 30.0) -> dict[str, Any]:
+    """One event to every held subscriber: its delivery latency across them (p50/p99/max: max is
+    publish → the LAST subscriber's receipt). Each subscriber's latencies restart empty after it,
+    so the sustained phase counts only its own events."""
+    live = [s for s in subs if s.error is None and s.connect_ms is not None]
+    published = await _publisher(url, token, api, publish, 1, 1.0)
+    deadline = time.perf_counter() + wait_s
+    while published["published"] and time.perf_counter() < deadline:
+        if all(s.latencies_ms or s.error is not None for s in live):
+            break
+        await asyncio.sleep(0.01)
+    firsts = [s.latencies_ms[0] for s in live if s.latencies_ms]
+    for s in subs:
+        s.latencies_ms = []
+    return {"published": published["published"], "expected": len(live) if published["published"] else 0,
+            "delivered": len(firsts), "delivery_ms": latency_percentiles(firsts)}
 
 
 async def _publisher(url: str, token: str, api: str, publish: str, events: int, rate: float) -> dict[str, Any]:

@@ -18,10 +18,13 @@ import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import psutil
+from pydantic import TypeAdapter
 
+from flashcards import runtime
+from flashcards.settings import Settings
 from loadtests.multicore import curve_levels
 from loadtests.stacks import STACKS, Stack
 
@@ -31,6 +34,12 @@ HELPER_MARKERS = ("multiprocessing.resource_tracker", "multiprocessing.semaphore
 # Environment variables that set the apps' garbage-collection policy (flashcards/runtime.py).
 GC_ENV_PREFIXES = ("STACKBENCH_GC",)
 SINGLE_PROCESS_SERVERS = ("waitress",)
+# The app settings that tune serving (pools, streams, buffers), recorded with their values in
+# force (the server's environment, else the default) in `setup["app"]`; secrets and the DSN never.
+APP_TUNING = ("pool_size", "pool_max_overflow", "pool_timeout_s", "db_statement_timeout_ms",
+              "upstream_max_connections", "event_queue_size", "event_history_size", "sse_keepalive_s",
+              "max_streams_per_user", "max_chats_per_user", "graphql_max_subscriptions_per_connection")
+_ENV_PREFIX = "STACKBENCH_"
 
 MAIN_RULE = "one serving process per server core (all stacks alike; single-process servers: one)"
 
@@ -140,9 +149,31 @@ def _worker_class(settings: Mapping[str, Any]) -> str | None:
 
 
 def gc_policy(env: Mapping[str, str]) -> str | None:
-    """The GC policy the server's environment sets, as ``NAME=value`` pairs (None: none set)."""
+    """The GC policy in force in the server, as ``NAME=value`` pairs of what its environment
+    sets, or ``<policy> (default)`` when it sets none (flashcards/runtime.py's default)."""
     found = [f"{k}={v}" for k, v in sorted(env.items()) if k.startswith(GC_ENV_PREFIXES)]
-    return ", ".join(found) or None
+    if found:
+        return ", ".join(found)
+    return f"{runtime.gc_policy(env)} (default)"
+
+
+def app_tuning(env: Mapping[str, str]) -> dict[str, Any]:
+    """The `APP_TUNING` settings in force: the environment's value (as pydantic reads it) or the
+    default. A value the app would refuse is recorded as given, marked ``invalid``."""
+    fields = Settings.model_fields
+    found: dict[str, Any] = {}
+    for name in APP_TUNING:
+        raw = env.get(_ENV_PREFIX + name.upper())
+        if raw is None:
+            found[name] = fields[name].default
+            continue
+        field = fields[name]
+        kind = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+        try:
+            found[name] = TypeAdapter(kind).validate_python(raw)  # type: ignore[arg-type]
+        except ValueError:
+            found[name] = f"{raw} (invalid)"
+    return found
 
 
 def read_setup(root_pid: int, settings: Mapping[str, Any], *, rule: str = MAIN_RULE) -> dict[str, Any]:
@@ -177,6 +208,7 @@ def read_setup(root_pid: int, settings: Mapping[str, Any], *, rule: str = MAIN_R
         "threads_per_worker": int(threads) if threads is not None else None,
         "cores": sorted(cores),
         "gc_policy": gc_policy(env),
+        "app": app_tuning(env),
         "os_threads": os_threads,
         "rule": rule,
     }
@@ -188,5 +220,5 @@ def setup_rule(stack_id: str) -> str:
 
 
 def same_setup(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    keys = ("server", "worker_class", "processes", "master", "threads_per_worker", "cores", "gc_policy")
+    keys = ("server", "worker_class", "processes", "master", "threads_per_worker", "cores", "gc_policy", "app")
     return all(a.get(k) == b.get(k) for k in keys)

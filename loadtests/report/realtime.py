@@ -78,24 +78,38 @@ def fanout_section(run: Run, charts_dir: Path, scenario: scenarios.Scenario) -> 
         return None
     rows = []
     lat_series: dict[str, list[tuple[float, float]]] = {}
+    one_series: dict[str, list[tuple[float, float]]] = {}
     rss_series: dict[str, list[tuple[float, float]]] = {}
     for c in _by_stack_level(cells):
         ex = _extra(c)
         d = _dist(ex, "delivery_ms")
+        one = _dist(ex, "single_event")
+        one_d = _dist(one, "delivery_ms")
         per_conn = ex.get("rss_per_connection_bytes")
         rows.append([c.stack, fmt(c.concurrency), fmt(ex.get("connected")), fmt(ex.get("connects_per_s"), 0),
+                     " / ".join(fmt(one_d.get(k), 1) for k in ("p50", "p99", "max")) if one_d else "—",
+                     f"{fmt(one.get('delivered'))} / {fmt(one.get('expected'))}" if one else "—",
                      fmt(d.get("p50"), 1), fmt(d.get("p99"), 1), f"{fmt(ex.get('delivered'))} / {fmt(ex.get('expected'))}",
                      fmt((per_conn or 0) / 1024, 1), fmt(ex.get("rss_after_disconnect_delta_mib"), 1),
                      _usage(c)[1], flags(c)])
         level = float(c.concurrency or 0)
         if d.get("p99"):
             lat_series.setdefault(c.stack, []).append((level, float(d["p99"])))
+        if one_d.get("max"):
+            one_series.setdefault(c.stack, []).append((level, float(one_d["max"])))
         if per_conn:
             rss_series.setdefault(c.stack, []).append((level, float(per_conn) / 1024))
     name = scenario.name
-    s = Section(scenario.title, blocks=[Table(
-        ["stack", "subscribers", "connected", "connects/s", "delivery p50 ms", "delivery p99 ms", "delivered / expected",
-         "RSS KiB per connection", "RSS after disconnect Δ MiB", "client CPU %", "flags"], rows)])
+    s = Section(scenario.title, blocks=[
+        "One event first, alone: its publish→receipt latency across all subscribers (max: until the last one "
+        "has it). Then the sustained events at the run's fan-out rate: every delivery of every event.",
+        Table(["stack", "subscribers", "connected", "connects/s", "one event p50 / p99 / max ms", "one event delivered",
+               "sustained p50 ms", "sustained p99 ms", "delivered / expected",
+               "RSS KiB per connection", "RSS after disconnect Δ MiB", "client CPU %", "flags"], rows)])
+    if one_series:
+        s.blocks.append(charts.line_chart(charts_dir / f"{name}-one-event.png",
+                                          f"{name}: one event, publish → the last subscriber's receipt",
+                                          one_series, "subscribers (log)", "one event, max delivery (ms)", logx=True))
     if lat_series:
         s.blocks.append(charts.line_chart(charts_dir / f"{name}-latency.png", f"{name}: p99 publish→receipt against subscribers",
                                           lat_series, "subscribers (log)", "delivery p99 (ms)", logx=True))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import results, scenarios
-from loadtests.model import Run
+from loadtests.model import Run, Setup
 from loadtests.report.document import Section, Table
 from loadtests.report.values import driver_ceiling, fmt, median, run_of
 
@@ -168,4 +168,23 @@ def environment_section(doc: dict[str, Any], charts_dir: Path | None = None) -> 
               for sid, info in sorted(doc.get("stacks", {}).items())]
     return Section("Environment and settings", blocks=[
         Table(["machine", ""], rows), Table(["run setting", "value"], settings),
-        Table(["stack", "server", "workers", "settings as run"], stacks), Table(["package", "version"], packages)])
+        Table(["stack", "server", "workers", "settings as run"], stacks),
+        Table(["stack", "setup as launched (read from its processes; GC policy)", "app tuning in force"],
+              setups_as_launched(doc)),
+        Table(["package", "version"], packages)])
+
+
+def setups_as_launched(doc: dict[str, Any]) -> list[list[str]]:
+    """One row per distinct (stack, setup) among the cells: what each server really ran, its
+    GC policy (flashcards/runtime.py) and the app's tuning knobs (loadtests/setups.py)."""
+    seen: dict[tuple[str, str, str], None] = {}
+    for cell in doc.get("cells", []):
+        raw = cell.get("setup")
+        if not isinstance(raw, dict) or "error" in raw:
+            continue
+        try:
+            setup = Setup.model_validate(raw)
+        except ValueError:
+            continue
+        seen[(str(cell.get("stack")), setup.describe(), setup.tuning() or "not recorded")] = None
+    return [list(key) for key in sorted(seen)]

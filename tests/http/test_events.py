@@ -123,3 +123,24 @@ def test_a_client_that_leaves_is_unsubscribed(http_client: Api) -> None:
     # live servers notice at the next write at the latest: a keep-alive tick
     eventually(lambda: bus.subscriber_count == baseline, within=5, what="subscriptions released")
     assert api.get("/api/me", user).status_code == 200
+
+
+def test_a_flask_stream_that_overflowed_ends_with_the_dropped_frame(http_client: Api) -> None:
+    """The same `dropped` frame as FastAPI's (tests/http/test_push.py drives that one through a
+    real slow socket): here the client reads nothing while more than the queue holds is published."""
+    api = http_client
+    if api.impl != "flask" or api.live:
+        pytest.skip("in-process Flask: its queue fills while the client reads nothing")
+    user = api.signup("slowpoke")
+    size = api.settings.event_queue_size
+    with api.stream("GET", "/api/events", user=user) as r:
+        reader = SseReader(r)
+        assert reader.frame().comment == "connected"
+        ids = [api.bus.publish(user.id, "deck.updated", {"n": i}).id for i in range(size + 5)]
+        got = [int(reader.frame().id or 0) for _ in range(size)]
+        last = reader.frame()
+        with pytest.raises(EOFError):
+            reader.frame()
+    assert got == ids[:size]
+    assert (last.event, last.json()) == ("dropped", {"reason": "slow_reader"})
+    eventually(lambda: api.bus.subscriber_count == 0, within=5, what="the dropped stream released")

@@ -156,6 +156,8 @@ def synthetic_document() -> dict[str, Any]:
             extra = {"driver": driver, "subscribers": subs, "connected": subs,
                      "connects_per_s": rng.uniform(700.0, 1300.0), "published": 5,
                      "delivered": subs * 5, "expected": subs * 5, "lost": 0, "delivery_ms": delivery,
+                     "single_event": {"published": 1, "expected": subs, "delivered": subs,
+                                      "delivery_ms": {**_latency(rng, 4.0 + subs / 80.0), "n": subs}},
                      "rss_per_connection_bytes": rng.uniform(15000.0, 80000.0),
                      "rss_after_disconnect_delta_mib": rng.uniform(0.0, 30.0)}
             sample = _sample(rng, 1000.0, subs, requests=subs * 5, extra=extra,
@@ -353,6 +355,27 @@ def test_scenario_tables_recompute_from_samples(report_dir: Path) -> None:
             ceiling = max(d["rps"] for d in doc["driver_ceilings"])
             assert f"Driver ceiling in this run: {ceiling:,.0f} req/s" in md_section(text, scenarios.get(scenario).title)
     assert checked > 0
+
+
+def test_fanout_table_shows_the_one_event_delivery(tmp_path: Path) -> None:
+    from loadtests.report.document import Table
+    from loadtests.report.realtime import fanout_section
+    from loadtests.report.values import run_of
+
+    doc = synthetic_document()
+    section = fanout_section(run_of(doc), tmp_path, scenarios.get("sse-fanout"))
+    assert section is not None
+    table = next(b for b in section.blocks if isinstance(b, Table))
+    one, got = table.header.index("one event p50 / p99 / max ms"), table.header.index("one event delivered")
+    cells = [c for c in doc["cells"] if c["scenario"] == "sse-fanout" and c["samples"]]
+    assert len(table.rows) == len(cells) + 1  # and the failed cell's row
+    for c in cells:
+        single = c["samples"][-1]["extra"]["single_event"]
+        row = next(r for r in table.rows if r[0] == c["stack"] and r[1] == f"{c['concurrency']:,}")
+        d = single["delivery_ms"]
+        assert row[one] == f"{d['p50']:,.1f} / {d['p99']:,.1f} / {d['max']:,.1f}"
+        assert row[got] == f"{single['delivered']:,} / {single['expected']:,}"
+    assert (tmp_path / "sse-fanout-one-event.png").stat().st_size > 5_000
 
 
 # --- charts: files and what they show -------------------------------------------------------

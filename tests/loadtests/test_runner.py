@@ -56,6 +56,7 @@ def test_smoke_run_measures_every_kind_of_cell(tmp_path: Path) -> None:
     assert chat["completed"] == 5 and chat["ttft_ms"]["p50"] >= PROFILES["smoke"].upstream_ttft_ms
     fanout = cells["sse-fanout"]["samples"][0]["extra"]
     assert fanout["connected"] == 20 and fanout["delivered"] == fanout["expected"] == 20 * 3
+    assert fanout["single_event"]["delivered"] == fanout["single_event"]["expected"] == 20
     stack = doc["stacks"]["rest-uvicorn"]
     assert stack["settings"]["loop"] == "uvloop" and stack["fanout_server"]["workers"] == 1
     report = Path(doc["run_id"]).name
@@ -167,16 +168,17 @@ def test_setup_counts_the_processes_that_were_launched() -> None:
     cpu = sorted(os.sched_getaffinity(0))[:1]
     for workers in (1, 2):
         spec = ServerSpec(server="gunicorn-gthread", app=FLOORS["raw-wsgi"], port=0, workers=workers,
-                          cpus=tuple(cpu), env={"STACKBENCH_GC_POLICY": "freeze"})
+                          cpus=tuple(cpu), env={"STACKBENCH_GC_POLICY": "freeze", "STACKBENCH_POOL_SIZE": "7"})
         with RunningServer(spec) as running:
             setup = setups.read_setup(running.pid, spec.settings())
         assert setup["master"] is True and setup["processes"] == workers == setup["workers"]
         assert setup["worker_class"] == "gthread" and setup["threads_per_worker"] == 2
         assert setup["cores"] == cpu and setup["gc_policy"] == "STACKBENCH_GC_POLICY=freeze"
+        assert setup["app"]["pool_size"] == 7
     spec = ServerSpec(server="uvicorn", app=FLOORS["raw-asgi"], port=0, workers=1, cpus=tuple(cpu))
     with RunningServer(spec) as running:
         setup = setups.read_setup(running.pid, spec.settings())
-    assert setup["master"] is False and setup["processes"] == 1 and setup["gc_policy"] is None
+    assert setup["master"] is False and setup["processes"] == 1 and setup["gc_policy"] == "freeze (default)"
 
 
 def test_main_matrix_is_one_worker_per_core_and_variants_keep_their_rule() -> None:
