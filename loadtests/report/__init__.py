@@ -32,6 +32,7 @@ SECTION_BUILDERS: list[str] = [
     "loadtests.report.scenario:scenario_sections",  # one section per closed-loop scenario
     "loadtests.report.scenario:open_loop_section",
     "loadtests.report.realtime:realtime_sections",  # chat, then the fan-out scenarios
+    "loadtests.report.sweep:sweep_section",  # injected database round trips, upstream TTFT (doc["sweep"])
     "loadtests.report.run:reliability_section",
     "loadtests.report.run:floors_section",
     "loadtests.report.run:calibration_section",

@@ -130,3 +130,30 @@ def resource_chart(path: Path, title: str, labels: list[str], cpu: list[float], 
     a.invert_yaxis()
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def sweep_chart(path: Path, title: str, series: dict[str, list[tuple[float, float, float, float]]],
+                marks: Sequence[tuple[float, str]], xlabel: str, ylabel: str) -> Path:
+    """Throughput against an injected delay: one line per series of (x, median, CI low, CI
+    high) with error bars; each mark (x, label) is a dotted vertical line (a crossover). The x
+    axis is linear up to 1 ms and logarithmic above (delays 0, 1, 5, 20 stay apart)."""
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for i, (label, points) in enumerate(series.items()):
+        points = sorted(points)
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        err = [[max(0.0, y - p[2]) for y, p in zip(ys, points, strict=True)],
+               [max(0.0, p[3] - y) for y, p in zip(ys, points, strict=True)]]
+        ax.errorbar(xs, ys, yerr=err, label=label, capsize=3, **series_style(i))
+    for j, (x, label) in enumerate(marks):
+        ax.axvline(x, color="#555", linestyle=":", linewidth=1)
+        ax.annotate(f"crossover: {label}", (x, 1 - 0.05 * (j + 1)), xycoords=("data", "axes fraction"),
+                    fontsize=7, rotation=0, ha="left")
+    if max((p[0] for pts in series.values() for p in pts), default=0) > 2:
+        ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
