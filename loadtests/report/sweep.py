@@ -134,14 +134,14 @@ def crossover(points: Sequence[Point]) -> str:
         return NOT_ENOUGH
     faster = [p for p in points if p.has_interval and p.reading == "FastAPI significantly faster"]
     lacking = [p for p in points if not p.has_interval]
-    span = f"{points[0].delay:g}–{points[-1].delay:g} ms"
+    span = f"{points[0].delay:g}–{points[-1].delay:g} ms" if len(points) > 1 else f"{points[0].delay:g} ms"
     if not faster:
         if len(lacking) == len(points):
             return f"{NOT_ENOUGH} at any delay"
         if lacking:
             return (f"{NOT_ENOUGH} at {_delays(lacking)}; no crossover at "
                     f"{_delays([p for p in points if p.has_interval])}")
-        return f"no crossover within {span}"
+        return f"no crossover {'within' if len(points) > 1 else 'at'} {span}"
     first = faster[0]
     text = f"**{first.delay:g} ms**: {evidence.format_estimate(first.estimate)}"
     notes = []
@@ -287,7 +287,7 @@ def open_blocks(section: dict[str, Any]) -> list[str | Table | Path]:
 
 
 def ttft_blocks(section: dict[str, Any]) -> list[str | Table | Path]:
-    cells, raws = grid(section, "chat", "closed", key="upstream_ttft_ms")
+    cells, _raws = grid(section, "chat", "closed", key="upstream_ttft_ms")
     if not cells:
         return []
     rows = []
