@@ -64,7 +64,7 @@ def test_crossover_is_the_smallest_delay_where_fastapi_is_significantly_faster()
     assert text.startswith("**5 ms**"), text
     assert "indicative" not in text  # five samples a side
     grid, _ = sweep.grid(doc(cells)["sweep"], "card", "closed")
-    rows, found = sweep.ratio_rows(grid, "rps")
+    _, found = sweep.ratio_rows(grid, "rps")
     readings = {p.delay: p.reading for p in found[(sweep.Config(FLASK), sweep.Config(FAST))]}
     assert readings == {0.0: "Flask significantly faster", 5.0: "FastAPI significantly faster",
                         20.0: "FastAPI significantly faster"}
@@ -120,3 +120,25 @@ def test_section_renders_tables_and_chart(tmp_path: Path) -> None:
     assert "n=5" in details.rows[0][3] and "CV" in details.rows[0][3]
     assert (tmp_path / "sweep-card-throughput.png").stat().st_size > 1000
     assert sweep.sweep_section({"cells": []}, tmp_path) is None
+
+
+def test_a_database_claim_lists_the_sweep_as_sensitivity_rows() -> None:
+    """The verdict stays judged on the main matrix; the sweep adds one row per round trip."""
+    from loadtests import verdicts
+    from tests.test_verdicts_docs import doc as main_doc
+    from tests.test_verdicts_docs import rps_cell
+
+    claim = verdicts.load_registry().by_id("eas-db-query-5x")  # card req/s, gevent → uvicorn
+    base, cand = claim.baseline or "", claim.candidate or ""
+    results = main_doc(rps_cell(base, "card", 1000.0), rps_cell(cand, "card", 900.0))
+    plain = verdicts.judge(claim, results)
+    swept = [cell(base, 0, jitter(1000, 5)), cell(cand, 0, jitter(900, 5)),
+             cell(base, 20, jitter(150, 5)), cell(cand, 20, jitter(700, 5), timeouts=2),
+             cell(base, 20, jitter(800, 5), "more-threads")]  # not the stack's recommended sizing: left out
+    results["sweep"] = doc(swept)["sweep"]
+    verdict = verdicts.judge(claim, results)
+    assert (verdict.status, verdict.measured) == (plain.status, plain.measured)
+    added = [r for r in verdict.sensitivity if r.startswith("sweep, ")]
+    assert len(added) == 2
+    assert added[0].startswith("sweep, 0 ms injected DB round trip (c64): 0.9x [")
+    assert added[1].startswith("sweep, 20 ms injected DB round trip (c64): excluded (") and "timeouts" in added[1]
