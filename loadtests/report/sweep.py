@@ -227,13 +227,13 @@ def ratio_rows(cells: Grid, metric: str, key_name: str = "delay") -> tuple[list[
     for base, cand in pairs(configs):
         pts = [point(cells.get((base, d)), cells.get((cand, d)), d, metric) for d in delays]
         found[(base, cand)] = pts
-        rows += [[f"{cand.label} ÷ {base.label}", f"{p.delay:g}", evidence.format_estimate(p.estimate),
+        rows += [[f"{cand.label} vs {base.label}", f"{p.delay:g}", evidence.format_estimate(p.estimate),
                   p.reading] for p in pts]
     return rows, found
 
 
 THROUGHPUT_COLS = (("req/s median [95% CI] n, CV", "rps", 0, 1.0), ("p99 ms", "p99_ms", 1, 1.0),
-                   ("CPU ms/req", "cpu_ms_per_request", 2, 1.0), ("memory MiB", "memory", 0, 2**20))
+                   ("CPU ms/req", "cpu_ms_per_request", 2, 1.0), ("memory MiB (PSS, else peak RSS)", "memory", 0, 2**20))
 OPEN_COLS = (("achieved req/s", "achieved_rps", 0, 1.0), ("p50 ms", "p50_ms", 2, 1.0),
              ("p99 ms", "p99_ms", 2, 1.0), ("memory MiB", "memory", 0, 2**20))
 
@@ -245,12 +245,12 @@ def scenario_blocks(section: dict[str, Any], scenario: str, charts_dir: Path) ->
         return [], []
     rows, found = ratio_rows(cells, "rps")
     crossings = [[scenario, f"{cand.label} vs {base.label}", crossover(pts)] for (base, cand), pts in found.items()]
-    series: dict[str, list[tuple[float, float, float, float]]] = {}
+    series: dict[str, list[tuple[float, float, float, float, bool]]] = {}
     for (config, delay), cell in cells.items():
-        s = stats.summarize(cell.values("rps")) if usable(cell)[0] else None
+        s = stats.summarize(cell.values("rps")) if cell.ok else None
         if s is not None:
             lo, hi = s["ci95"] or (s["median"], s["median"])
-            series.setdefault(config.label, []).append((delay, s["median"], lo, hi))
+            series.setdefault(config.label, []).append((delay, s["median"], lo, hi, not usable(cell)[0]))
     marks = []
     for (base, cand), pts in found.items():
         leads = [p.delay for p in pts if p.reading == "FastAPI significantly faster"]
@@ -264,7 +264,7 @@ def scenario_blocks(section: dict[str, Any], scenario: str, charts_dir: Path) ->
     if series:
         blocks.append(charts.sweep_chart(charts_dir / f"sweep-{scenario}-throughput.png",
                                          f"{scenario}: throughput against injected database round trip "
-                                         "(median, 95% CI; dotted: first significant FastAPI lead)",
+                                         "(median, 95% CI; hollow: fails a sanity check; dotted: crossover)",
                                          series, marks, "injected round trip (ms)", "requests per second"))
     return blocks, crossings
 
@@ -279,11 +279,15 @@ def open_blocks(section: dict[str, Any]) -> list[str | Table | Path]:
     rows = [[a[0], a[1], a[2], b[2], b[3]] for a, b in zip(p50, p99, strict=True)]
     return ["### card at equal offered load (open loop)",
             "Every stack at one offered rate per delay (" + ", ".join(f"{k} ms: {v} req/s" for k, v in sorted(rates.items(), key=lambda kv: float(kv[0])))
-            + f"; {section.get('settings', {}).get('open_loop_fraction')} of the weakest stack's closed-loop card rate "
+            + f"; {_share(section.get('settings', {}).get('open_loop_fraction'))} of the weakest stack's closed-loop card rate "
             "there), latency from each request's planned send time:",
             detail_table(cells, raws, OPEN_COLS),
             "Latency Flask ÷ FastAPI (> 1: the FastAPI-side stack answers faster):",
             Table(["pair", "delay ms", "p50 ratio [95% CI]", "p99 ratio [95% CI]", "p99 reading"], rows)]
+
+
+def _share(fraction: Any) -> str:
+    return f"{fraction:.0%}" if isinstance(fraction, int | float) else "a share"
 
 
 def ttft_blocks(section: dict[str, Any]) -> list[str | Table | Path]:
