@@ -117,7 +117,7 @@ def line_chart(path: Path, title: str, series: dict[str, list[tuple[float, float
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(handles=handles, fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
 
 
