@@ -160,7 +160,14 @@ def crossover(points: Sequence[Point]) -> str:
 
 
 def _delays(points: Sequence[Point]) -> str:
-    return ", ".join(f"{p.delay:g} ms" for p in points)
+    """`0 ms, 5 ms`; a point without an interval says why in a word (n < 2, excluded, failed)."""
+    def why(p: Point) -> str:
+        if p.has_interval:
+            return ""
+        word = "n < 2" if p.why.startswith("n = ") else "sanity-excluded" if "excluded:" in p.why else \
+            "not run" if p.why.endswith("not run") else "failed"
+        return f" ({word})"
+    return ", ".join(f"{p.delay:g} ms{why(p)}" for p in points)
 
 
 def pairs(configs: Sequence[Config]) -> list[tuple[Config, Config]]:
@@ -316,12 +323,14 @@ def sweep_section(doc: dict[str, Any], charts_dir: Path) -> Section | None:
         return None
     settings = section.get("settings") or {}
     overhead = section.get("proxy_overhead") or {}
+    swept_db = any(c.get("db_delay_ms") is not None for c in section["cells"])
     blocks: list[str | Table | Path] = [
         "Every stack with a database round trip injected by a userspace TCP proxy between the app and "
         "PostgreSQL (`loadtests/delayproxy.py`, pinned to the load generator's CPUs; one proxy per delay, "
         f"the same for every stack), at {', '.join(f'{d:g}' for d in settings.get('delays_ms', []))} ms, "
         f"{settings.get('repetitions', '?')} repetition(s), {settings.get('concurrency', '?')} wrk connections, "
-        f"{settings.get('duration_s', '?')} s windows. Sizing: {section.get('rule', '—')}.",
+        f"{settings.get('duration_s', '?')} s windows. Sizing: {section.get('rule', '—')}."
+        if swept_db else "No database round trip was swept in this run (the upstream part only).",
     ]
     if overhead:
         blocks.append(f"The proxy's own cost at 0 ms: +{fmt(overhead.get('added_p50_ms'), 3)} ms per round trip "
@@ -342,4 +351,4 @@ def sweep_section(doc: dict[str, Any], charts_dir: Path) -> Section | None:
                        f"fewer than {rules.MIN_DECISIVE} samples a side make a crossover indicative, as for a verdict.",
                        Table(["scenario", "pair", "crossover"], crossings)]
     blocks += open_blocks(section) + ttft_blocks(section)
-    return Section("Latency sweep: injected database round trips", blocks=blocks)
+    return Section("Latency sweep: injected database round trips, upstream time to first token", blocks=blocks)

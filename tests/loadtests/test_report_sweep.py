@@ -83,6 +83,8 @@ def test_too_few_repetitions_is_not_enough_data() -> None:
     cells = [cell(FLASK, d, [1000.0 / (1 + d)]) for d in (0, 5, 20)] + [cell(FAST, d, [900.0]) for d in (0, 5, 20)]
     text = crossover_of(cells)
     assert text == "not enough data at any delay"
+    mixed = [*cells, cell(FLASK, 50, jitter(100, 3)), cell(FAST, 50, jitter(101, 3)[::-1])]
+    assert crossover_of(mixed) == "not enough data at 0 ms (n < 2), 5 ms (n < 2), 20 ms (n < 2); no crossover at 50 ms"
 
 
 def test_a_lead_with_few_samples_is_indicative_and_gaps_are_named() -> None:
@@ -90,7 +92,7 @@ def test_a_lead_with_few_samples_is_indicative_and_gaps_are_named() -> None:
              cell(FLASK, 20, jitter(150, 3)), cell(FAST, 20, jitter(700, 3))]
     text = crossover_of(cells)
     assert text.startswith("**20 ms**")
-    assert "could be lower: not enough data at 0 ms" in text
+    assert "could be lower: not enough data at 0 ms (n < 2)" in text
     assert "indicative: n = 3/3 < 5" in text
 
 
