@@ -6,7 +6,8 @@ throughput figures from the JSON and compares.
 
 The package: `document` (Section/Table, Markdown and HTML rendering), `charts` (matplotlib),
 `values` (reading the results document), and the sections: `verdict`, `scenario` (closed
-loop, open loop), `realtime`, `run` (reliability, floors, calibration, environment); `build`
+loop, open loop), `realtime`, `sweep` (the latency sweep; its ratios and crossover in
+`crossover`), `run` (reliability, floors, calibration, environment); `build`
 assembles them.
 
 Adding a section from your own module

@@ -1,4 +1,4 @@
-"""The latency-sweep report section (`loadtests/report/sweep.py`) on small synthetic sweeps: the
+"""The latency-sweep report section (`loadtests/report/sweep.py`, `crossover.py`) on small synthetic sweeps: the
 crossover is the smallest delay whose ratio interval lies above 1, "no crossover" only where
 every delay had an interval, and too few samples (or a cell failing its sanity checks) is
 "not enough data", never a crossover."""
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import report
-from loadtests.report import sweep
+from loadtests.report import crossover, sweep
 from loadtests.report.document import Table
 
 FLASK, FAST = "flask-gunicorn-gthread", "rest-uvicorn"
@@ -51,9 +51,9 @@ def doc(cells: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def crossover_of(cells: list[dict[str, Any]], base: str = FLASK, variant: str = "recommended") -> str:
-    grid, _ = sweep.grid(doc(cells)["sweep"], "card", "closed")
-    _, found = sweep.ratio_rows(grid, "rps")
-    return sweep.crossover(found[(sweep.Config(base, variant), sweep.Config(FAST))])
+    grid, _ = crossover.grid(doc(cells)["sweep"], "card", "closed")
+    _, found = crossover.ratio_rows(grid, "rps")
+    return crossover.crossover(found[(crossover.Config(base, variant), crossover.Config(FAST))])
 
 
 def test_crossover_is_the_smallest_delay_where_fastapi_is_significantly_faster() -> None:
@@ -63,12 +63,12 @@ def test_crossover_is_the_smallest_delay_where_fastapi_is_significantly_faster()
     text = crossover_of(cells)
     assert text.startswith("**5 ms**"), text
     assert "indicative" not in text  # five samples a side
-    grid, _ = sweep.grid(doc(cells)["sweep"], "card", "closed")
-    _, found = sweep.ratio_rows(grid, "rps")
-    readings = {p.delay: p.reading for p in found[(sweep.Config(FLASK), sweep.Config(FAST))]}
+    grid, _ = crossover.grid(doc(cells)["sweep"], "card", "closed")
+    _, found = crossover.ratio_rows(grid, "rps")
+    readings = {p.delay: p.reading for p in found[(crossover.Config(FLASK), crossover.Config(FAST))]}
     assert readings == {0.0: "Flask significantly faster", 5.0: "FastAPI significantly faster",
                         20.0: "FastAPI significantly faster"}
-    ratio_at_20 = found[(sweep.Config(FLASK), sweep.Config(FAST))][2].estimate
+    ratio_at_20 = found[(crossover.Config(FLASK), crossover.Config(FAST))][2].estimate
     assert ratio_at_20 is not None and 4.5 < ratio_at_20.point < 4.8  # 700 / 150
 
 
