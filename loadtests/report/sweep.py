@@ -137,7 +137,8 @@ def ttft_blocks(section: dict[str, Any]) -> list[str | Table | Path]:
     ratios, _ = ratio_rows(cells, "ttft_p50_ms")
     return ["### chat at each upstream time to first token",
             "The simulated LLM upstream waits TTFT before its first token; every chat client streams one answer. "
-            "No database delay is injected here.",
+            "No database delay is injected here, and the stacks run at their main-matrix settings (the "
+            "sizing rule above is for the database sweep).",
             Table(["stack", "upstream TTFT ms", "clients", "chats/s", "TTFT p50 ms", "total p99 ms", "memory MiB",
                    "flags"], rows),
             "Time to first token Flask ÷ FastAPI (> 1: the FastAPI-side stack streams sooner):",
@@ -165,13 +166,14 @@ def sweep_section(doc: dict[str, Any], charts_dir: Path) -> Section | None:
                       f"{fmt(overhead.get('proxy_cpu_us_per_round_trip'))} µs CPU per round trip.")
     if section.get("error"):
         blocks.append(f"**The sweep did not run:** {section['error']}")
+    at = len(blocks)  # the crossover table goes here, above the per-scenario detail
     crossings: list[list[str]] = []
     for scenario in ("card", "due", "review"):
         more, found = scenario_blocks(section, scenario, charts_dir)
         blocks += more
         crossings += found
     if crossings:
-        blocks[1:1] = ["**Crossover**: the smallest injected round trip at which the FastAPI-side stack "
+        blocks[at:at] = ["**Crossover**: the smallest injected round trip at which the FastAPI-side stack "
                        "serves significantly more (the 95% interval of the ratio lies above 1). Each delay is "
                        "judged on its own interval (no correction across delays); a delay whose cells failed, "
                        f"failed the sanity checks or have fewer than 2 samples a side is *{NOT_ENOUGH}*, and "
