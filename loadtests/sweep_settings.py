@@ -119,7 +119,7 @@ def variants_for(server: str, more_threads: bool) -> tuple[str, ...]:
 
 
 QUICK = SweepSettings(delays_ms=(0.0, 20.0), stacks=("flask-gunicorn-gthread", "rest-uvicorn"),
-                      scenarios=("card",), concurrency=128, repetitions=1, more_threads=False,
+                      scenarios=("card",), concurrency=128, repetitions=2, more_threads=False,  # 2: a ratio needs an interval
                       open_loop_fraction=None, duration_s=3.0)
 # ≈ 28 min on 2 cores (estimate_s); `full` adds the range read and a third repetition.
 STANDARD = SweepSettings(scenarios=("card", "review"), ttft_ms=(100, 300, 1000, 3000))
