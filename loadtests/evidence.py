@@ -198,7 +198,54 @@ def _pace_equal(bcell: Cell, ccell: Cell) -> bool:
 
 
 def pair(run: Run, claim: Claim, scenario: str) -> Comparison:
-    """Both stacks' cells for `scenario` at the claim's level, checked, with the estimate."""
+    """Both stacks' cells for `scenario` at the claim's level, checked, with the estimate; the
+    latency sweep's figures for the same pair follow as sensitivity rows (`sweep_rows`)."""
+    comp = _pair(run, claim, scenario)
+    comp.sensitivity += sweep_rows(run, claim, scenario)
+    return comp
+
+
+def sweep_rows(run: Run, claim: Claim, scenario: str) -> list[str]:
+    """**Injected database round trips** (the latency sweep, `doc["sweep"]`): a claim on the
+    card, due or review scenario whose two stacks were both swept gets one sensitivity row per
+    injected round trip, the same factor (closed loops; latency metrics: the sweep's
+    equal-offered-load open loop) on the stacks' recommended sizing, sanity-checked like any
+    cell. The verdict itself stays judged on the main matrix, whose database is local (its
+    round trip is the proxy's `direct_p50_ms`): no round trip is chosen for the headline, so
+    the rows show how the figure moves with I/O latency and the report's *Latency sweep*
+    section gives the crossover."""
+    section = (run.model_extra or {}).get("sweep")
+    if not isinstance(section, dict) or scenario not in HTTP_SCENARIOS:
+        return []
+    mode = "open" if _judged_latency(claim, scenario) else "closed"
+    found: dict[tuple[str, float], Cell] = {}
+    for raw in section.get("cells") or []:
+        if (raw.get("scenario") != scenario or raw.get("mode") != mode or raw.get("db_delay_ms") is None
+                or (raw.get("variant") or "recommended") != "recommended"
+                or raw.get("stack") not in (claim.baseline, claim.candidate)):
+            continue
+        try:  # a setup read after its server was gone has no processes: keep the cell, drop it
+            cell = Cell.model_validate({k: v for k, v in raw.items() if k != "setup" or "processes" in (v or {})})
+        except ValueError:
+            continue
+        found[(cell.stack, float(raw["db_delay_ms"]))] = cell
+    rows = []
+    for delay in sorted({d for _, d in found}):
+        bcell, ccell = found.get((str(claim.baseline), delay)), found.get((str(claim.candidate), delay))
+        if bcell is None or ccell is None:
+            continue
+        bad = [f"{c.id}: {sanity.check_cell(c, c.setup).summary()}" for c in (bcell, ccell)
+               if not (c.ok and sanity.check_cell(c, c.setup).ok)]
+        threshold = claim.kind == "threshold"
+        est = None if bad else value_estimate(ccell.values(claim.metric)) if threshold else factor(
+            claim.metric, bcell.values(claim.metric), ccell.values(claim.metric))
+        unit = f" {METRICS[claim.metric].unit}" if threshold else "x"
+        figure = f"excluded ({'; '.join(bad)})" if bad else format_estimate(est, unit)
+        rows.append(f"sweep, {delay:g} ms injected DB round trip ({level_text(key(ccell), ccell)}): {figure}")
+    return rows
+
+
+def _pair(run: Run, claim: Claim, scenario: str) -> Comparison:
     comp = Comparison(scenario, claim.metric, "—")
     base_cells = candidates(run, claim.baseline, scenario, claim)
     cand_cells = candidates(run, claim.candidate, scenario, claim)

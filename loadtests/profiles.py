@@ -131,7 +131,7 @@ PROFILES = {
                   "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90)},
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
-        db_sweep=sweep_settings.STANDARD,  # ≈ 25 min on 2 cores (SweepSettings.estimate_s)
+        db_sweep=sweep_settings.STANDARD,  # ≈ 28 min on 2 cores (SweepSettings.estimate_s)
     ),
     # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
     # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test

@@ -250,7 +250,7 @@ RULES: tuple[Callable[..., object], ...] = (
 )
 METHOD: tuple[Callable[..., object], ...] = (
     evidence.candidates, evidence.default_level, evidence.factor, evidence.value_estimate,
-    evidence.capacity, evidence.capacity_factor,
+    evidence.capacity, evidence.capacity_factor, evidence.sweep_rows,
 )
 
 

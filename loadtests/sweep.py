@@ -341,8 +341,10 @@ def run_sweep(bench: Bench, settings: SweepSettings, *, stack_ids: list[str] | N
     for rep in range(settings.repetitions if wanted else 0):
         for delay in delays[rep % len(delays):] + delays[: rep % len(delays)]:
             sweep.at_delay(delay, rep)
-    for ttft_ms in settings.ttft_ms:
-        sweep.ttft(ttft_ms)
+    ttfts = sorted(settings.ttft_ms)
+    for rep in range(settings.repetitions if ttfts else 0):  # repeated like the delays: a ratio needs n ≥ 2
+        for ttft_ms in ttfts[rep % len(ttfts):] + ttfts[: rep % len(ttfts)]:
+            sweep.ttft(ttft_ms)
     section["wall_s"] = time.monotonic() - started
     bench.save()
     return section

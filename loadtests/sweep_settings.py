@@ -70,7 +70,7 @@ class SweepSettings:
         closed = len(self.delays_ms) * configs * (len(self.scenarios) * per_cell + server_start_s)
         opened = (len(self.delays_ms) * configs * (per_cell + server_start_s)) if self.open_loop_fraction else 0.0
         chat = len(self.ttft_ms) * len(self.ttft_stacks) * (server_start_s + max(self.ttft_ms or (0,)) / 1e3 + 10)
-        return self.repetitions * (closed + opened) + chat + 15  # + the proxy's own-cost run
+        return self.repetitions * (closed + opened + chat) + 15  # + the proxy's own-cost run
 
 
 def _is_thread_stack(stack_id: str) -> bool:
@@ -119,8 +119,8 @@ def variants_for(server: str, more_threads: bool) -> tuple[str, ...]:
 
 
 QUICK = SweepSettings(delays_ms=(0.0, 20.0), stacks=("flask-gunicorn-gthread", "rest-uvicorn"),
-                      scenarios=("card",), concurrency=128, repetitions=1, more_threads=False,
+                      scenarios=("card",), concurrency=128, repetitions=2, more_threads=False,  # 2: a ratio needs an interval
                       open_loop_fraction=None, duration_s=3.0)
-# ≈ 25 min on 2 cores (estimate_s); `full` adds the range read and a third repetition.
+# ≈ 28 min on 2 cores (estimate_s); `full` adds the range read and a third repetition.
 STANDARD = SweepSettings(scenarios=("card", "review"), ttft_ms=(100, 300, 1000, 3000))
 FULL = SweepSettings(repetitions=3, ttft_ms=(100, 300, 1000, 3000))

@@ -6,7 +6,8 @@ throughput figures from the JSON and compares.
 
 The package: `document` (Section/Table, Markdown and HTML rendering), `charts` (matplotlib),
 `values` (reading the results document), and the sections: `verdict`, `scenario` (closed
-loop, open loop), `realtime`, `run` (reliability, floors, calibration, environment); `build`
+loop, open loop), `realtime`, `sweep` (the latency sweep; its ratios and crossover in
+`crossover`), `run` (reliability, floors, calibration, environment); `build`
 assembles them.
 
 Adding a section from your own module
@@ -32,6 +33,7 @@ SECTION_BUILDERS: list[str] = [
     "loadtests.report.scenario:scenario_sections",  # one section per closed-loop scenario
     "loadtests.report.scenario:open_loop_section",
     "loadtests.report.realtime:realtime_sections",  # chat, then the fan-out scenarios
+    "loadtests.report.sweep:sweep_section",  # injected database round trips, upstream TTFT (doc["sweep"])
     "loadtests.report.run:reliability_section",
     "loadtests.report.run:floors_section",
     "loadtests.report.run:calibration_section",

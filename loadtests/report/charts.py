@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 MEASURED, CLIENT_BOUND, FLOOR = "#4c72b0", "#c44e52", "#9a9a9a"
@@ -129,4 +130,47 @@ def resource_chart(path: Path, title: str, labels: list[str], cpu: list[float], 
     b.set_xlabel("server peak RSS, all processes (MiB)")
     a.invert_yaxis()
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+
+def sweep_chart(path: Path, title: str, series: dict[str, list[tuple[float, float, float, float, bool]]],
+                marks: Sequence[tuple[float, str]], xlabel: str, ylabel: str) -> Path:
+    """Throughput against an injected delay: one line per series of (x, median, CI low, CI
+    high, excluded) with error bars, excluded points (failing their sanity checks) hollow; each
+    mark (x, label) is a dotted vertical line (a crossover). The x axis is linear up to 1 ms
+    and logarithmic above (delays 0, 1, 5, 20 stay apart); the y axis stops at twice the
+    largest median, so a two-sample interval cannot flatten every line (its bar is cut there)."""
+    fig, ax = plt.subplots(figsize=(10, 5))
+    xs_all: set[float] = set()
+    handles: list[Line2D] = []
+    for i, (label, points) in enumerate(series.items()):
+        points = sorted(points)
+        style = series_style(i)
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        xs_all.update(xs)
+        err = [[max(0.0, y - p[2]) for y, p in zip(ys, points, strict=True)],
+               [max(0.0, p[3] - y) for y, p in zip(ys, points, strict=True)]]
+        ax.errorbar(xs, ys, yerr=err, capsize=3, color=style["color"], linestyle=style["linestyle"], marker="none")
+        for excluded in (False, True):
+            chosen = [p for p in points if p[4] == excluded]
+            ax.plot([p[0] for p in chosen], [p[1] for p in chosen], linestyle="none", marker=style["marker"],
+                    color=style["color"], markerfacecolor="white" if excluded else style["color"], markersize=7,
+                    zorder=5)
+        handles.append(Line2D([], [], label=label, **style))
+    for j, (x, label) in enumerate(marks):
+        ax.axvline(x, color="#555", linestyle=":", linewidth=1)
+        ax.annotate(f"crossover: {label}", (x, 1 - 0.05 * (j + 1)), xycoords=("data", "axes fraction"), fontsize=7)
+    if max(xs_all, default=0) > 2:
+        ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xticks(sorted(xs_all), [f"{x:g}" for x in sorted(xs_all)])
+    if xs_all and min(xs_all) == 0:
+        ax.set_xlim(left=-0.25)
+    top = max((p[1] for pts in series.values() for p in pts), default=1.0)
+    ax.set_ylim(0, 2 * top)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=7, ncol=2)
     return _save(fig, path)
