@@ -75,10 +75,12 @@ def event_from_payload(payload: str) -> Event:
     return _framed(body["id"], int(user), body["type"], body["data"], at, encoded.encode())
 
 
-def reset_event(user_id: int, last_event_id: int, horizon: int, retention: str) -> Event:
-    """Events in (last_event_id, horizon] may be gone: its id is `horizon`, so a client that
-    resumes from it is not reset again."""
-    data = {"reason": "last_event_id_expired", "last_event_id": last_event_id, "retention": retention}
+def reset_event(user_id: int, last_event_id: int, horizon: int, retention: str, *, unknown: bool = False) -> Event:
+    """Events in (last_event_id, horizon] may be gone (`unknown`: the id was never handed out,
+    e.g. from before a database reset): its id is `horizon`, so a client that resumes from it
+    is not reset again."""
+    reason = "last_event_id_unknown" if unknown else "last_event_id_expired"
+    data = {"reason": reason, "last_event_id": last_event_id, "retention": retention}
     return make_event(horizon, user_id, RESET_TYPE, data, datetime.now(UTC))
 
 

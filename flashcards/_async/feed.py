@@ -90,8 +90,9 @@ class Feed:
         async with self.db.connect() as conn:
             bounds = (await conn.execute(q.select_event_bounds())).one()
             if after + 1 < bounds.horizon or after > bounds.newest:
-                reset_id = bounds.horizon - 1 if after < bounds.horizon else bounds.newest
-                out.append(reset_event(user_id, after, reset_id, self.retention))
+                unknown = after > bounds.newest
+                reset_id = bounds.newest if unknown else bounds.horizon - 1
+                out.append(reset_event(user_id, after, reset_id, self.retention, unknown=unknown))
                 after = reset_id
             while True:
                 rows = (await conn.execute(q.select_events_after(user_id, after, BACKLOG_PAGE))).all()
