@@ -12,7 +12,21 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Delete, Insert, Select, TextClause, Update, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Select,
+    TextClause,
+    Update,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.dml import ReturningDelete
 

@@ -35,7 +35,7 @@ class Twin:
             return fn  # type: ignore[no-any-return]
         return lambda *a, **k: asyncio.to_thread(fn, *a, **k)
 
-    async def take(self, sub: Any, n: int, timeout: float = 10.0) -> list[Any]:
+    async def take(self, sub: Any, n: int, within_s: float = 10.0) -> list[Any]:
         """The next `n` events of a subscriber, through `Service.events` (on PostgreSQL they
         arrive through LISTEN, and a resume reads the table there); then the stream is closed."""
         def wanted(e: Any, out: list[Any]) -> bool:
@@ -54,7 +54,7 @@ class Twin:
                 return out
 
             try:
-                return await asyncio.wait_for(run(), timeout)
+                return await asyncio.wait_for(run(), within_s)
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
 
@@ -67,7 +67,7 @@ class Twin:
             stream.close()  # type: ignore[attr-defined]
             return out
 
-        return await asyncio.wait_for(asyncio.to_thread(run_sync), timeout)
+        return await asyncio.wait_for(asyncio.to_thread(run_sync), within_s)
 
     async def count(self, table: Any, *where: Any) -> int:
         stmt = select(func.count()).select_from(table).where(*where)

@@ -29,7 +29,14 @@ from sqlalchemy.engine import make_url
 from flashcards import statements as q
 from flashcards._async.database import Database
 from flashcards._async.listen import Listener
-from flashcards.events import Event, EventBus, event_from_payload, make_event, notify_payload, reset_event
+from flashcards.events import (
+    Event,
+    EventBus,
+    event_from_payload,
+    make_event,
+    notify_payload,
+    reset_event,
+)
 from flashcards.settings import Settings
 
 # Recorded on SQLite, published by the bus once the transaction has committed.
