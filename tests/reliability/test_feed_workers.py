@@ -118,7 +118,7 @@ class Stream:
         assert self.response.status_code == 200
         self.lines = self.response.iter_lines()
         assert next(self.lines) == ": connected"
-        self.worker = worker_of(user.server, client_port(self.response))
+        self.worker = worker_of(user.server, client_port(self.response)) if user.server is not None else None
         self.items: queue.Queue[tuple[int, str, dict[str, Any]] | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
