@@ -101,6 +101,8 @@ class Subscriber:
     # The Last-Event-ID to resume after, when the backlog is read from the events table (the
     # read is I/O, so it happens in `Service.events`, not in `subscribe`).
     resume_after: int | None = None
+    # Events up to this id were committed before the subscription (by this process): not live.
+    seen_through: int | None = None
 
 
 class EventBus:

@@ -398,6 +398,7 @@ class Service:
             return self.bus.subscribe(user_id, last_event_id)
         sub = self.bus.subscribe(user_id)  # live events queue up from now on
         sub.resume_after = last_event_id  # the backlog is read from the table in `events`
+        sub.seen_through = self.feed.written_through(user_id)
         return sub
 
     async def events(self, sub: Subscriber) -> AsyncGenerator[Event | None, None]:
@@ -408,7 +409,7 @@ class Service:
             backlog, sub.backlog = sub.backlog, []
             if sub.resume_after is not None:
                 backlog = await self.feed.backlog(sub.user_id, sub.resume_after)
-            last: int | None = None
+            last = sub.seen_through if sub.resume_after is None else None
             for event in backlog:
                 last = event.id
                 yield event

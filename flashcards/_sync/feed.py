@@ -42,6 +42,7 @@ from flashcards.settings import Settings
 # Recorded on SQLite, published by the bus once the transaction has committed.
 Pending = tuple[int, str, dict[str, Any], datetime]
 BACKLOG_PAGE = 500
+WRITTEN_USERS_KEPT = 100_000
 
 
 class Feed:
@@ -55,6 +56,9 @@ class Feed:
             dsn = make_url(settings.dsn).set(drivername="postgresql").render_as_string(hide_password=False)
             self.listener = Listener(dsn, q.FEED_CHANNEL, self._notified, bus.close_all)
         self._next_prune = 0.0
+        # user → the newest event id this process committed: a stream opened after that commit
+        # skips it when its NOTIFY arrives late (other workers' in-flight events may still come).
+        self._written: dict[int, int] = {}
         self.retention = f"{settings.event_retention_s:g} s"
 
     def start(self) -> None:
@@ -69,21 +73,28 @@ class Feed:
     def _notified(self, payload: str) -> None:
         self.bus.deliver(event_from_payload(payload))
 
-    def record(self, conn: Any, user_id: int, type_: str, data: dict[str, Any], now: datetime) -> Pending | None:
+    def record(self, conn: Any, user_id: int, type_: str, data: dict[str, Any], now: datetime) -> Pending | Event:
         """Inside the change's transaction, as its last statements (the feed lock is short)."""
         if not self.shared:
             return (user_id, type_, data, now)
         event_id = (conn.execute(q.reserve_event_id(user_id))).scalar_one()
         event = make_event(event_id, user_id, type_, data, now)
         conn.execute(q.insert_event(event, notify_payload(event)))
-        return None
+        return event
 
-    def committed(self, pending: Pending | None) -> None:
-        """After the commit: SQLite publishes now; PostgreSQL prunes when one is due."""
-        if pending is not None:
-            self.bus.publish(*pending)
-        elif self.shared and monotonic() >= self._next_prune:
+    def committed(self, recorded: Pending | Event) -> None:
+        """After the commit: SQLite publishes now; PostgreSQL notes the id, prunes when due."""
+        if not isinstance(recorded, Event):
+            self.bus.publish(*recorded)
+            return
+        if len(self._written) >= WRITTEN_USERS_KEPT:
+            self._written.clear()  # only a refinement: forgetting costs at most a late duplicate
+        self._written[recorded.user_id] = max(recorded.id, self._written.get(recorded.user_id, 0))
+        if monotonic() >= self._next_prune:
             self.prune()
+
+    def written_through(self, user_id: int) -> int | None:
+        return self._written.get(user_id)
 
     def prune(self, now: datetime | None = None) -> int:
         self._next_prune = monotonic() + self.settings.event_prune_interval_s

@@ -191,11 +191,11 @@ def test_a_subscriber_on_one_worker_gets_every_event_of_all_workers(server: Runn
     streams = [open_stream(user)]
     streams.append(open_stream(user, avoid=streams[0].worker))  # subscribers on two workers
     try:
-        published = user.publish(24)
+        published = user.publish(12)
         served_by = {w for _, w in published}
         for stream in streams:
             assert served_by - {stream.worker}, "every write landed on the subscriber's own worker"
-            got = stream.take(24)
+            got = stream.take(12)
             assert cards_of(got) == [card for card, _ in published]
             assert_ordered_once(got)
             assert stream.take(1, timeout=1.5) == []  # and nothing more
