@@ -250,6 +250,45 @@ async def test_events_are_published_and_resumable(svc: Twin) -> None:
     assert svc.service.bus.subscriber_count == 0
 
 
+async def test_a_resume_older_than_retention_starts_with_a_reset(svc: Twin) -> None:
+    """PostgreSQL: events past `event_retention_s` are pruned; a Last-Event-ID from before the
+    oldest kept one gets `feed.reset` (its id: where to continue), then what is kept. An id the
+    database never issued gets a reset too. SQLite: the same signal past the bus' history."""
+    user_id = await new_user(svc)
+    await svc.start_feed()
+    live = svc.subscribe(user_id)
+    deck = await svc.create_deck(user_id, {"title": "Old"})
+    (first,) = await svc.take(live, 1)
+    assert first.data["deck_id"] == deck.id
+    if not svc.service.feed.shared:
+        return  # the bus' history: test_the_bus_resets_a_resume_older_than_its_history
+    prune = svc.service.feed.prune
+    later = datetime.now(UTC) + timedelta(days=2)  # as if 2 days passed: beyond the 24 h kept
+    pruned = await prune(later) if svc.is_async else await asyncio.to_thread(prune, later)
+    assert pruned >= 1
+    kept = await svc.create_deck(user_id, {"title": "Kept"})
+    reset, after = await svc.take(svc.subscribe(user_id, last_event_id=first.id - 1), 2)
+    assert (reset.type, reset.data["reason"], reset.data["last_event_id"]) == ("feed.reset", "last_event_id_expired", first.id - 1)
+    assert reset.id < after.id and after.data["deck_id"] == kept.id
+    assert b"event: feed.reset" in reset.sse and b"id: %d" % reset.id in reset.sse
+    # resuming from the reset's id: no second reset
+    assert [e.data["deck_id"] for e in await svc.take(svc.subscribe(user_id, last_event_id=reset.id), 1)] == [kept.id]
+    (unknown,) = await svc.take(svc.subscribe(user_id, last_event_id=after.id + 10**9), 1)
+    assert unknown.type == "feed.reset" and unknown.data["reason"] == "last_event_id_unknown"
+    assert unknown.id == after.id  # the newest id issued: continue from there
+
+
+def test_the_bus_resets_a_resume_older_than_its_history() -> None:
+    from flashcards.events import EventBus
+
+    bus = EventBus(lambda n: asyncio.Queue(n), history_size=2)
+    events = [bus.publish(1, "deck.created", {"i": i}) for i in range(3)]
+    backlog = bus.subscribe(1, last_event_id=events[0].id - 1).backlog
+    assert [e.type for e in backlog] == ["feed.reset", "deck.created", "deck.created"]
+    assert backlog[0].id == events[0].id and [e.id for e in backlog[1:]] == [events[1].id, events[2].id]
+    assert [e.type for e in bus.subscribe(1, last_event_id=events[0].id).backlog] == ["deck.created"] * 2
+
+
 async def test_event_stream_ends_after_overflow_and_unsubscribes(tmp_path: Path) -> None:
     from flashcards.events import EventBus
 
