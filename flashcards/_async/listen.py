@@ -38,7 +38,10 @@ class Listener:
         async with self._lock:
             if self.listening:
                 return
-            conn = await asyncpg.connect(self.dsn, timeout=5)
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                raise ConnectionError(f"the event feed cannot LISTEN: {exc}") from exc
             await conn.add_listener(self.channel, self._notified)
             conn.add_termination_listener(self._terminated)
             self._conn = conn

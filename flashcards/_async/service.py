@@ -8,6 +8,7 @@ are deterministic.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
 from time import monotonic
@@ -51,6 +52,9 @@ from flashcards.streamcap import ChatSlots, check_event_streams
 Data = Mapping[str, Any] | Any
 
 
+logger = logging.getLogger("flashcards")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -76,8 +80,12 @@ class Service:
         self.login_limiter = LoginLimiter(settings.login_rate_per_minute, settings.login_client_rate_per_minute)
 
     async def start_feed(self) -> None:
-        """In each worker process, before it serves streams (PostgreSQL: its LISTEN connection)."""
-        await self.feed.start()
+        """In each worker process, before it serves streams (PostgreSQL: its LISTEN connection).
+        A database that is down does not stop the server: streams retry when they open."""
+        try:
+            await self.feed.start()
+        except ConnectionError as exc:
+            logger.warning("%s; event streams will retry", exc)
 
     async def close(self) -> None:
         self.bus.close_all()

@@ -44,13 +44,13 @@ class Listener:
         if not ready.wait(10):
             raise TimeoutError("the event feed's LISTEN connection did not open within 10 s")
         if self._error is not None:
-            raise self._error
+            raise ConnectionError(f"the event feed cannot LISTEN: {self._error}") from self._error
 
     def _run(self, ready: threading.Event, stop: threading.Event) -> None:
         try:
             conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
             conn.execute(f"LISTEN {self.channel}")
-        except BaseException as exc:  # reported to the starter, who raises it
+        except Exception as exc:  # reported to the starter, who raises it
             self._error = exc
             ready.set()
             return
