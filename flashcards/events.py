@@ -5,8 +5,13 @@ bytes once at publish time whatever the number of subscribers. The queue type is
 (`asyncio.Queue` for the async service, `queue.Queue` for the sync twin), so this core is
 shared and has no I/O.
 
-Scope: one process. With several worker processes a subscriber sees the events published by its
-own worker only; the benchmarks run fan-out on one worker, as the issue's target states.
+Scope: this bus is the fan-out inside one process. On PostgreSQL the service writes every event
+to the `events` table in the transaction of its change and each worker's one LISTEN connection
+feeds the events of all workers into its bus (`flashcards/_async/feed.py`), through `deliver`.
+On SQLite the bus is the whole feed (`publish`), so SQLite serves one process only.
+
+A resume from an id older than what is kept gets a `feed.reset` event first (`reset_event`):
+the client must refetch its state, events were lost to retention.
 """
 
 from __future__ import annotations
@@ -40,6 +45,45 @@ class Event:
         return {"id": self.id, "type": self.type, "data": self.data, "published_at": self.published_at}
 
 
+# The event that tells a resuming client that events after its Last-Event-ID are gone (older
+# than the feed keeps): refetch state, then continue from this event's id.
+RESET_TYPE = "feed.reset"
+
+
+def make_event(event_id: int, user_id: int, type_: str, data: dict[str, Any], published_at: datetime) -> Event:
+    """The one place an event's JSON and SSE frame are encoded."""
+    body = {"id": event_id, "type": type_, "data": data, "published_at": published_at}
+    return _framed(event_id, user_id, type_, data, published_at, orjson.dumps(body))
+
+
+def _framed(event_id: int, user_id: int, type_: str, data: dict[str, Any], at: datetime, encoded: bytes) -> Event:
+    sse = b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, type_.encode(), encoded)
+    return Event(event_id, user_id, type_, data, at, encoded, sse)
+
+
+def notify_payload(event: Event) -> str:
+    """What NOTIFY carries: `<user_id> <event JSON>` (well under PostgreSQL's 8,000-byte cap:
+    the largest event data is a 200-character deck title)."""
+    return f"{event.user_id} {event.json.decode()}"
+
+
+def event_from_payload(payload: str) -> Event:
+    """A NOTIFY payload back into an event: parsed once per worker process, its JSON reused."""
+    user, _, encoded = payload.partition(" ")
+    body = orjson.loads(encoded)
+    at = datetime.fromisoformat(body["published_at"])
+    return _framed(body["id"], int(user), body["type"], body["data"], at, encoded.encode())
+
+
+def reset_event(user_id: int, last_event_id: int, horizon: int, retention: str, *, unknown: bool = False) -> Event:
+    """Events in (last_event_id, horizon] may be gone (`unknown`: the id was never handed out,
+    e.g. from before a database reset): its id is `horizon`, so a client that resumes from it
+    is not reset again."""
+    reason = "last_event_id_unknown" if unknown else "last_event_id_expired"
+    data = {"reason": reason, "last_event_id": last_event_id, "retention": retention}
+    return make_event(horizon, user_id, RESET_TYPE, data, datetime.now(UTC))
+
+
 # Put into every queue by `EventBus.keepalive()`: one timer for all subscribers instead of one
 # timeout per subscriber.
 KEEPALIVE = object()
@@ -54,6 +98,11 @@ class Subscriber:
     overflowed: bool = False
     closed: bool = False
     backlog: list[Event] = field(default_factory=list)
+    # The Last-Event-ID to resume after, when the backlog is read from the events table (the
+    # read is I/O, so it happens in `Service.events`, not in `subscribe`).
+    resume_after: int | None = None
+    # Events up to this id were committed before the subscription (by this process): not live.
+    seen_through: int | None = None
 
 
 class EventBus:
@@ -66,6 +115,7 @@ class EventBus:
         self._subscribers: dict[int, set[Subscriber]] = {}
         self._lock = threading.Lock()  # the sync twin publishes from many threads
         self._last_id = 0
+        self._evicted_id = 0  # the newest event pushed out of history: resumes before it reset
         self.published = 0
         self.dropped_subscribers = 0
 
@@ -76,19 +126,24 @@ class EventBus:
         return self._last_id
 
     def publish(self, user_id: int, type_: str, data: dict[str, Any], now: datetime | None = None) -> Event:
+        """The single-process feed (SQLite): id, encoding, history and fan-out here."""
         now = now or datetime.now(UTC)
         with self._lock:
-            event_id = self._next_id()
-            body = {"id": event_id, "type": type_, "data": data, "published_at": now}
-            encoded = orjson.dumps(body)
-            sse = b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, type_.encode(), encoded)
-            event = Event(event_id, user_id, type_, data, now, encoded, sse)
+            event = make_event(self._next_id(), user_id, type_, data, now)
+            if len(self._history) == self._history.maxlen:
+                self._evicted_id = self._history[0].id
             self._history.append(event)
-            targets = tuple(self._subscribers.get(user_id, ()))
+        self.deliver(event)
+        return event
+
+    def deliver(self, event: Event) -> None:
+        """Fan an already-encoded event out to this process' subscribers of its user (the
+        PostgreSQL feed's listener calls this for every event of every worker)."""
+        with self._lock:
+            targets = tuple(self._subscribers.get(event.user_id, ()))
             self.published += 1
         for sub in targets:
             self._offer(sub, event)
-        return event
 
     def _offer(self, sub: Subscriber, item: object) -> None:
         if sub.overflowed or sub.closed:
@@ -101,10 +156,15 @@ class EventBus:
             self.dropped_subscribers += 1
 
     def subscribe(self, user_id: int, last_event_id: int | None = None) -> Subscriber:
+        """Resume from the in-process history; a feed with its own store passes None and sets
+        `resume_after` instead."""
         sub = Subscriber(user_id, self._queue_factory(self._queue_size))
         with self._lock:
             if last_event_id is not None:
                 sub.backlog = [e for e in self._history if e.user_id == user_id and e.id > last_event_id]
+                if last_event_id < self._evicted_id:
+                    reset = reset_event(user_id, last_event_id, self._evicted_id, f"the last {self._history.maxlen} events")
+                    sub.backlog.insert(0, reset)
             self._subscribers.setdefault(user_id, set()).add(sub)
         return sub
 

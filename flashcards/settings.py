@@ -60,6 +60,10 @@ class Settings(BaseSettings):
 
     event_queue_size: int = Field(default=256, ge=1)
     event_history_size: int = Field(default=1024, ge=1)
+    # The PostgreSQL event feed keeps events this long (Last-Event-ID resumes within it; older
+    # resumes get a `feed.reset` event); each worker prunes about every event_prune_interval_s.
+    event_retention_s: float = Field(default=24 * 3600, gt=0)
+    event_prune_interval_s: float = Field(default=60.0, gt=0)
     sse_keepalive_s: float = Field(default=15.0, gt=0)
     # Streams one user may hold at once per worker process (then 429 TOO_MANY_STREAMS): on the
     # thread-per-stream servers each holds a thread (loadtests/servers.py sizes the thread pools

@@ -12,14 +12,29 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Select, Update, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Select,
+    TextClause,
+    Update,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.sql.dml import ReturningDelete
 
 from flashcards import sm2
 from flashcards.errors import InvalidInput
+from flashcards.events import Event, make_event
 from flashcards.models import CardOut, ChatMessageOut, DeckOut, ReviewOut, ScheduleOut, UserOut
-from flashcards.tables import cards, chat_messages, decks, reviews, users
+from flashcards.tables import cards, chat_messages, decks, events, reviews, users
 
 # --- users -------------------------------------------------------------------------------------
 USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.created_at)
@@ -406,3 +421,64 @@ def paginate(rows: Sequence[Row[Any]], limit: int, key: Any) -> tuple[Sequence[R
     last = page[-1]
     parts: Iterable[object] = key(last)
     return page, encode_cursor(*parts)
+
+
+# --- event feed (PostgreSQL; flashcards/_async/feed.py) ----------------------------------------
+FEED_CHANNEL = "stackbench_events"
+# pg_advisory_xact_lock(namespace, key): one transaction at a time takes a user's next event id,
+# and holds it to commit, so a user's ids increase in commit order (the order NOTIFY delivers).
+FEED_LOCK_NAMESPACE = 16
+EVENT_SEQUENCE = "events_id_seq"  # the BIGSERIAL of events.id
+EVENT_COLUMNS = (events.c.id, events.c.user_id, events.c.type, events.c.data, events.c.published_at)
+
+
+def reserve_event_id(user_id: int) -> TextClause:
+    # OFFSET 0 keeps the subquery (the lock) from being flattened: lock first, then nextval.
+    return text(
+        f"SELECT nextval('{EVENT_SEQUENCE}') AS id "
+        "FROM (SELECT pg_advisory_xact_lock(:namespace, :key) OFFSET 0) AS locked"
+    ).bindparams(namespace=FEED_LOCK_NAMESPACE, key=user_id % 2**31)
+
+
+def insert_event(event: Event, payload: str) -> Select[Any]:
+    """The row and its NOTIFY in one round trip (NOTIFY is delivered when the transaction commits)."""
+    written = (
+        insert(events)
+        .values(id=event.id, user_id=event.user_id, type=event.type, data=event.data, published_at=event.published_at)
+        .cte("written")
+    )
+    return select(func.pg_notify(FEED_CHANNEL, payload)).add_cte(written)
+
+
+def select_events_after(user_id: int, after_id: int, limit: int) -> Select[Any]:
+    return (
+        select(*EVENT_COLUMNS)
+        .where(events.c.user_id == user_id, events.c.id > after_id)
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+
+
+def select_event_bounds() -> TextClause:
+    """`horizon`: the oldest id still kept (or the next id when none is); `newest`: the last id
+    handed out. A resume before the horizon or after the newest gets a reset."""
+    return text(
+        "SELECT coalesce((SELECT min(id) FROM events), "
+        "CASE WHEN is_called THEN last_value + 1 ELSE last_value END) AS horizon, "
+        "CASE WHEN is_called THEN last_value ELSE 0 END AS newest "
+        f"FROM {EVENT_SEQUENCE}"
+    )
+
+
+def prune_events(cutoff: datetime) -> Delete:
+    """Events published before `cutoff`, deleted by id range: the index walk stops at the first
+    kept row, so a prune costs what it deletes."""
+    first_kept = (
+        select(events.c.id).where(events.c.published_at >= cutoff).order_by(events.c.id).limit(1).scalar_subquery()
+    )
+    after_newest = select(func.max(events.c.id) + 1).scalar_subquery()
+    return delete(events).where(events.c.id < func.coalesce(first_kept, after_newest))
+
+
+def event_of(row: Row[Any]) -> Event:
+    return make_event(row.id, row.user_id, row.type, row.data, row.published_at)

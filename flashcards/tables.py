@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Column,
@@ -129,4 +130,18 @@ chat_messages = Table(
     Index("ix_chat_messages_user", "user_id", "id"),
 )
 
-ALL_TABLES = (users, decks, cards, reviews, chat_messages)
+# The shared event feed (PostgreSQL): one row per event, written in the transaction of the change
+# it describes; the global id orders a user's events in commit order (flashcards/_async/feed.py).
+# Kept `event_retention_s` (pruned by id range, cheap). Unused on SQLite (one process, the bus).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, nullable=False),  # no foreign key: a deleted user's feed just expires
+    Column("type", String(32), nullable=False),
+    Column("data", JSON, nullable=False),  # JSON, not JSONB: the key order of a resumed event stays
+    Column("published_at", UTCDateTime, nullable=False),
+    Index("ix_events_user", "user_id", "id"),
+)
+
+ALL_TABLES = (users, decks, cards, reviews, chat_messages, events)

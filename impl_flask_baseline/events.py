@@ -100,7 +100,9 @@ _tickers_lock = threading.Lock()
 
 def start_ticker(svc: Service) -> None:
     """Started lazily by the first stream, so it runs in the worker process that serves it
-    (also when a server imports the app before forking its workers)."""
+    (also when a server imports the app before forking its workers). The event feed's LISTEN
+    thread (PostgreSQL) starts here too, before the stream subscribes."""
+    svc.start_feed()  # idempotent, per process
     pid = os.getpid()
     if _tickers.get(svc) == pid:
         return

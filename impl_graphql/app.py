@@ -302,6 +302,7 @@ class GraphQLApp:
             if message["type"] == "lifespan.startup":
                 try:
                     self.holder.start()
+                    await self.holder.service.start_feed()  # PostgreSQL: LISTEN before the first stream
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return

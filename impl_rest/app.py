@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         own = service is None
         app.state.service = service or Service(settings)
         app.state.config_json = app.state.service.config.model_dump_json().encode()
+        await app.state.service.start_feed()  # PostgreSQL: LISTEN before the first stream
         ticker = asyncio.create_task(app.state.service.keepalive_loop())
         try:
             yield

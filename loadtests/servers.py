@@ -470,6 +470,24 @@ def probe(host: str, port: int, path: str, timeout: float = 1.0) -> int | None:
         conn.close()
 
 
+def refuse_sqlite_workers(spec: ServerSpec) -> None:
+    """The event feed spans worker processes on PostgreSQL only (flashcards/_async/feed.py); on
+    SQLite it is one process' bus, so a multi-worker app server would lose events silently."""
+    if not spec.app.target.startswith("impl_"):
+        return  # floors have no database
+    from flashcards.dsn import backend_of
+    from flashcards.settings import Settings
+
+    dsn = spec.environment().get("STACKBENCH_DSN") or Settings.model_fields["dsn"].default
+    workers = int(spec.settings().get("workers", 1))
+    if workers > 1 and backend_of(dsn) == "sqlite":
+        raise ServerError(
+            f"{spec.server} with {workers} workers on SQLite: the event feed is per process there, so "
+            "subscribers would miss other workers' events. Use PostgreSQL (--dsn postgresql://…, or the "
+            "private server: leave --dsn unset) or --workers 1."
+        )
+
+
 class RunningServer:
     """A launched server: its process group, log file and readiness state.
 
@@ -510,6 +528,7 @@ class RunningServer:
 
     def start(self, timeout: float = 30.0) -> RunningServer:
         spec = self.spec
+        refuse_sqlite_workers(spec)
         if self.pin == "taskset":
             self.command = spec.launch_command()
             preexec = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from flashcards._sync.service import Service as SyncService
 from flashcards.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from flashcards.events import KEEPALIVE
 from flashcards.tables import cards, decks, reviews
-from tests.support import make_settings
+from tests.support import make_settings, sqlite_dsn
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -33,6 +34,40 @@ class Twin:
         if self.is_async or name in {"authenticate", "subscribe"}:
             return fn  # type: ignore[no-any-return]
         return lambda *a, **k: asyncio.to_thread(fn, *a, **k)
+
+    async def take(self, sub: Any, n: int, within_s: float = 10.0) -> list[Any]:
+        """The next `n` events of a subscriber, through `Service.events` (on PostgreSQL they
+        arrive through LISTEN, and a resume reads the table there); then the stream is closed."""
+        def wanted(e: Any, out: list[Any]) -> bool:
+            if e is not None:
+                out.append(e)
+            return len(out) == n
+
+        if self.is_async:
+            stream = self.service.events(sub)
+
+            async def run() -> list[Any]:
+                out: list[Any] = []
+                async for e in stream:
+                    if wanted(e, out):
+                        break
+                return out
+
+            try:
+                return await asyncio.wait_for(run(), within_s)
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
+
+        def run_sync() -> list[Any]:
+            out: list[Any] = []
+            stream = self.service.events(sub)
+            for e in stream:
+                if wanted(e, out):
+                    break
+            stream.close()  # type: ignore[attr-defined]
+            return out
+
+        return await asyncio.wait_for(asyncio.to_thread(run_sync), within_s)
 
     async def count(self, table: Any, *where: Any) -> int:
         stmt = select(func.count()).select_from(table).where(*where)
@@ -201,26 +236,64 @@ async def test_due_queue_order_and_cursor(svc: Twin) -> None:
 
 async def test_events_are_published_and_resumable(svc: Twin) -> None:
     user_id = await new_user(svc)
+    await svc.start_feed()
     sub = svc.subscribe(user_id)
     deck = await svc.create_deck(user_id, {"title": "Live"})
     card = await svc.create_card(user_id, deck.id, {"front": "f", "back": "b"})
     await svc.review_card(user_id, card.id, {"grade": 4})
-    got = [sub.queue.get_nowait() for _ in range(3)]
+    got = await svc.take(sub, 3)
     assert [e.type for e in got] == ["deck.created", "card.created", "review.created"]
     assert got[2].data["card_id"] == card.id and b"review.created" in got[2].sse
-    svc.service.bus.unsubscribe(sub)
+    assert got[0].id < got[1].id < got[2].id
     resumed = svc.subscribe(user_id, last_event_id=got[0].id)
-    assert [e.id for e in resumed.backlog] == [got[1].id, got[2].id]
-    svc.service.bus.unsubscribe(resumed)
+    assert [e.sse for e in await svc.take(resumed, 2)] == [got[1].sse, got[2].sse]  # same bytes, live or resumed
     assert svc.service.bus.subscriber_count == 0
 
 
-async def test_event_stream_ends_after_overflow_and_unsubscribes() -> None:
+async def test_a_resume_older_than_retention_starts_with_a_reset(svc: Twin) -> None:
+    """PostgreSQL: events past `event_retention_s` are pruned; a Last-Event-ID from before the
+    oldest kept one gets `feed.reset` (its id: where to continue), then what is kept. An id the
+    database never issued gets a reset too. SQLite: the same signal past the bus' history."""
+    user_id = await new_user(svc)
+    await svc.start_feed()
+    live = svc.subscribe(user_id)
+    deck = await svc.create_deck(user_id, {"title": "Old"})
+    (first,) = await svc.take(live, 1)
+    assert first.data["deck_id"] == deck.id
+    if not svc.service.feed.shared:
+        return  # the bus' history: test_the_bus_resets_a_resume_older_than_its_history
+    prune = svc.service.feed.prune
+    later = datetime.now(UTC) + timedelta(days=2)  # as if 2 days passed: beyond the 24 h kept
+    pruned = await prune(later) if svc.is_async else await asyncio.to_thread(prune, later)
+    assert pruned >= 1
+    kept = await svc.create_deck(user_id, {"title": "Kept"})
+    reset, after = await svc.take(svc.subscribe(user_id, last_event_id=first.id - 1), 2)
+    assert (reset.type, reset.data["reason"], reset.data["last_event_id"]) == ("feed.reset", "last_event_id_expired", first.id - 1)
+    assert reset.id < after.id and after.data["deck_id"] == kept.id
+    assert b"event: feed.reset" in reset.sse and b"id: %d" % reset.id in reset.sse
+    # resuming from the reset's id: no second reset
+    assert [e.data["deck_id"] for e in await svc.take(svc.subscribe(user_id, last_event_id=reset.id), 1)] == [kept.id]
+    (unknown,) = await svc.take(svc.subscribe(user_id, last_event_id=after.id + 10**9), 1)
+    assert unknown.type == "feed.reset" and unknown.data["reason"] == "last_event_id_unknown"
+    assert unknown.id == after.id  # the newest id issued: continue from there
+
+
+def test_the_bus_resets_a_resume_older_than_its_history() -> None:
+    from flashcards.events import EventBus
+
+    bus = EventBus(lambda n: asyncio.Queue(n), history_size=2)
+    events = [bus.publish(1, "deck.created", {"i": i}) for i in range(3)]
+    backlog = bus.subscribe(1, last_event_id=events[0].id - 1).backlog
+    assert [e.type for e in backlog] == ["feed.reset", "deck.created", "deck.created"]
+    assert backlog[0].id == events[0].id and [e.id for e in backlog[1:]] == [events[1].id, events[2].id]
+    assert [e.type for e in bus.subscribe(1, last_event_id=events[0].id).backlog] == ["deck.created"] * 2
+
+
+async def test_event_stream_ends_after_overflow_and_unsubscribes(tmp_path: Path) -> None:
     from flashcards.events import EventBus
 
     bus = EventBus(lambda n: asyncio.Queue(n), queue_size=2)
-    service = AsyncService.__new__(AsyncService)
-    service.bus = bus
+    service = AsyncService(make_settings(sqlite_dsn(tmp_path)), bus=bus)  # the in-process feed
     sub = bus.subscribe(1)
     for i in range(5):
         bus.publish(1, "card.created", {"i": i})

@@ -6,8 +6,8 @@ from it token by token, so line N of a generated file is line N of its source. E
 `_async/`, then run `python tools/unasync.py`. `--check` (run by the test suite) fails when the
 twin is stale, i.e. when someone edited one side only.
 
-`compat.py` is hand-written on both sides: it holds the few primitives with no textual twin
-(queue type, thread offload, sleep, shielded completion).
+`compat.py` and `listen.py` are hand-written on both sides: the few primitives with no textual twin
+(queue type, thread offload, sleep, shielded completion, the LISTEN connection).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "flashcards" / "_async"
 TARGET = ROOT / "flashcards" / "_sync"
-HAND_WRITTEN = {"compat.py", "__init__.py"}
+HAND_WRITTEN = {"compat.py", "listen.py", "__init__.py"}
 
 # Order matters: longer / more specific patterns first.
 SUBS: list[tuple[str, str]] = [

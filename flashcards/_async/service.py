@@ -8,6 +8,7 @@ are deterministic.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
 from time import monotonic
@@ -19,6 +20,7 @@ from flashcards import security, sm2
 from flashcards import statements as q
 from flashcards._async.compat import aclosing, make_queue, run_blocking, run_to_completion, sleep
 from flashcards._async.database import Database
+from flashcards._async.feed import Feed
 from flashcards._async.upstream import UpstreamClient
 from flashcards.chat import ChatEvent, upstream_messages
 from flashcards.errors import Conflict, NotFound, RateLimited, Unauthenticated, UpstreamFailed
@@ -50,6 +52,9 @@ from flashcards.streamcap import ChatSlots, check_event_streams
 Data = Mapping[str, Any] | Any
 
 
+logger = logging.getLogger("flashcards")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -69,12 +74,22 @@ class Service:
         self.bus = bus or EventBus(
             make_queue, queue_size=settings.event_queue_size, history_size=settings.event_history_size
         )
+        self.feed = Feed(settings, self.db, self.bus)
         self.config = config_document(settings)
         self.chat_slots = ChatSlots(settings.max_chats_per_user)
         self.login_limiter = LoginLimiter(settings.login_rate_per_minute, settings.login_client_rate_per_minute)
 
+    async def start_feed(self) -> None:
+        """In each worker process, before it serves streams (PostgreSQL: its LISTEN connection).
+        A database that is down does not stop the server: streams retry when they open."""
+        try:
+            await self.feed.start()
+        except ConnectionError as exc:
+            logger.warning("%s; event streams will retry", exc)
+
     async def close(self) -> None:
         self.bus.close_all()
+        await self.feed.close()
         await self.upstream.aclose()
         await self.db.dispose()
 
@@ -141,11 +156,11 @@ class Service:
         try:
             async with self.db.begin() as conn:
                 row = (await conn.execute(q.insert_deck(user_id, new.title, new.description, now))).one()
+                event = await self.feed.record(conn, user_id, "deck.created", {"deck_id": row.id, "title": row.title}, now)
         except IntegrityError:  # the only constraint: a signed token whose user does not exist
             raise _no_such_user() from None
-        deck = q.deck_out(row, card_count=0)
-        self.bus.publish(user_id, "deck.created", {"deck_id": deck.id, "title": deck.title}, now)
-        return deck
+        await self.feed.committed(event)
+        return q.deck_out(row, card_count=0)
 
     async def get_deck(self, user_id: int, deck_id: int) -> DeckOut:
         async with self.db.connect() as conn:
@@ -173,16 +188,18 @@ class Service:
             row = (await conn.execute(q.select_deck(user_id, deck_id))).first()
             if row is None:
                 raise _not_found("deck", deck_id)
-        deck = q.deck_out(row)
+            if values:
+                event = await self.feed.record(conn, user_id, "deck.updated", {"deck_id": deck_id, "fields": sorted(values)}, now)
         if values:
-            self.bus.publish(user_id, "deck.updated", {"deck_id": deck_id, "fields": sorted(values)}, now)
-        return deck
+            await self.feed.committed(event)
+        return q.deck_out(row)
 
     async def delete_deck(self, user_id: int, deck_id: int) -> None:
         async with self.db.begin() as conn:
             if (await conn.execute(q.delete_deck(user_id, deck_id))).first() is None:
                 raise _not_found("deck", deck_id)
-        self.bus.publish(user_id, "deck.deleted", {"deck_id": deck_id})
+            event = await self.feed.record(conn, user_id, "deck.deleted", {"deck_id": deck_id}, utcnow())
+        await self.feed.committed(event)
 
     # --- cards ----------------------------------------------------------------------------------
     async def create_card(self, user_id: int, deck_id: int, data: Data, now: datetime | None = None) -> CardOut:
@@ -192,9 +209,9 @@ class Service:
             if (await conn.execute(q.select_deck_owned(user_id, deck_id))).first() is None:
                 raise _not_found("deck", deck_id)
             row = (await conn.execute(q.insert_card(user_id, deck_id, new.front, new.back, now))).one()
-        card = q.card_out(row)
-        self.bus.publish(user_id, "card.created", {"deck_id": deck_id, "card_id": card.id}, now)
-        return card
+            event = await self.feed.record(conn, user_id, "card.created", {"deck_id": deck_id, "card_id": row.id}, now)
+        await self.feed.committed(event)
+        return q.card_out(row)
 
     async def get_card(self, user_id: int, card_id: int) -> CardOut:
         async with self.db.connect() as conn:
@@ -223,18 +240,20 @@ class Service:
                 row = (await conn.execute(q.update_card_content(user_id, card_id, values, now))).first()
             else:
                 row = (await conn.execute(q.select_card(user_id, card_id))).first()
-        if row is None:
-            raise _not_found("card", card_id)
-        card = q.card_out(row)
+            if row is None:
+                raise _not_found("card", card_id)
+            if values:
+                event = await self.feed.record(conn, user_id, "card.updated", {"deck_id": row.deck_id, "card_id": card_id}, now)
         if values:
-            self.bus.publish(user_id, "card.updated", {"deck_id": card.deck_id, "card_id": card_id}, now)
-        return card
+            await self.feed.committed(event)
+        return q.card_out(row)
 
     async def delete_card(self, user_id: int, card_id: int) -> None:
         async with self.db.begin() as conn:
             if (await conn.execute(q.delete_card(user_id, card_id))).first() is None:
                 raise _not_found("card", card_id)
-        self.bus.publish(user_id, "card.deleted", {"card_id": card_id})
+            event = await self.feed.record(conn, user_id, "card.deleted", {"card_id": card_id}, utcnow())
+        await self.feed.committed(event)
 
     async def due_cards(
         self, user_id: int, deck_id: int, page: Data = None, now: datetime | None = None
@@ -264,14 +283,15 @@ class Service:
             after = sm2.review(before, grade, now)
             await conn.execute(q.update_card_schedule(card_id, after, now))
             saved = (await conn.execute(q.insert_review(user_id, card_id, grade, before, after, now))).one()
-        review = q.review_out(saved)
-        self.bus.publish(
-            user_id,
-            "review.created",
-            {"card_id": card_id, "deck_id": row.deck_id, "grade": grade, "review_id": review.id},
-            now,
-        )
-        return review
+            event = await self.feed.record(
+                conn,
+                user_id,
+                "review.created",
+                {"card_id": card_id, "deck_id": row.deck_id, "grade": grade, "review_id": saved.id},
+                now,
+            )
+        await self.feed.committed(event)
+        return q.review_out(saved)
 
     async def list_reviews(self, user_id: int, card_id: int, page: Data = None) -> Page[ReviewOut]:
         p = parse(PageIn, page or {})
@@ -362,10 +382,11 @@ class Service:
         content = "".join(parts)
         async with self.db.begin() as conn:
             await conn.execute(q.finish_chat_message(answer.id, content, status))
+            event = await self.feed.record(conn, user_id, "chat.completed", {"message_id": answer.id, "status": status}, utcnow())
+        await self.feed.committed(event)
         stored = ChatMessageOut(
             id=answer.id, role="assistant", content=content, status=status, created_at=answer.created_at  # type: ignore[arg-type]
         )
-        self.bus.publish(user_id, "chat.completed", {"message_id": answer.id, "status": status})
         return stored
 
     async def chat_history(self, user_id: int, page: Data = None) -> Page[ChatMessageOut]:
@@ -381,19 +402,33 @@ class Service:
         # The user's cap of held streams (429 TOO_MANY_STREAMS beyond it): counted from the bus'
         # subscriber table, so any way a stream ends gives its slot back.
         check_event_streams(len(self.bus._subscribers.get(user_id, ())), self.settings.max_streams_per_user)
-        return self.bus.subscribe(user_id, last_event_id)
+        if not self.feed.shared:
+            return self.bus.subscribe(user_id, last_event_id)
+        sub = self.bus.subscribe(user_id)  # live events queue up from now on
+        sub.resume_after = last_event_id  # the backlog is read from the table in `events`
+        sub.seen_through = self.feed.written_through(user_id)
+        return sub
 
     async def events(self, sub: Subscriber) -> AsyncGenerator[Event | None, None]:
-        """A subscriber's events; `None` is a keep-alive tick. Unsubscribes when closed."""
+        """A subscriber's events, in order, none twice; `None` is a keep-alive tick.
+        Unsubscribes when closed."""
         try:
+            await self.feed.start()  # idempotent; the apps start it before serving
             backlog, sub.backlog = sub.backlog, []
+            if sub.resume_after is not None:
+                backlog = await self.feed.backlog(sub.user_id, sub.resume_after)
+            last = sub.seen_through if sub.resume_after is None else None
             for event in backlog:
+                last = event.id
                 yield event
             while True:
                 item = await sub.queue.get()
                 if item is CLOSED:
                     return
-                yield None if item is KEEPALIVE else item
+                if item is KEEPALIVE:
+                    yield None
+                elif last is None or item.id > last:  # queued while the backlog was read: sent already
+                    yield item
                 if sub.overflowed and sub.queue.empty():
                     return  # too slow: the client reconnects with Last-Event-ID
         finally:

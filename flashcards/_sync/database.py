@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection, Engine, create_engine
 
 from flashcards.dsn import SYNC_DRIVERS, backend_of, connect_args, driver_url, redact
 from flashcards.settings import Settings
-from flashcards.tables import ALL_TABLES, metadata
+from flashcards.tables import ALL_TABLES, events, metadata
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -89,7 +89,11 @@ class Database:
 def _truncate(conn: Connection, backend: str) -> None:
     names = [t.name for t in ALL_TABLES]
     if backend == "postgresql":
-        conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        # Event ids keep counting: a Last-Event-ID from before the reset must not match a new
+        # event (it is older than every kept one, so its stream starts with `feed.reset`).
+        rows = [n for n in names if n != events.name]
+        conn.execute(text(f"TRUNCATE {', '.join(rows)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {events.name}"))
     else:
         for name in reversed(names):
             # no AUTOINCREMENT keyword: an emptied table hands out ids from 1 again
