@@ -103,6 +103,8 @@ class Subscriber:
     resume_after: int | None = None
     # Events up to this id were committed before the subscription (by this process): not live.
     seen_through: int | None = None
+    # Set by `Service.load_backlog`: live events up to this id were sent already (in the backlog).
+    skip_through: int | None = None
 
 
 class EventBus:

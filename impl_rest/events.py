@@ -59,6 +59,7 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         stream: PushStream | None = None
         try:
+            await self.service.load_backlog(self.sub)
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             # Body frames skip the middlewares' send wrappers (they act on the start only).
             body_send = scope.get(RAW_SEND_KEY, send)

@@ -52,6 +52,7 @@ class PushStream:
         "_limit",
         "_loop",
         "_send",
+        "_skip_through",
         "_thread",
         "direct_writes",
         "dropped",
@@ -67,6 +68,7 @@ class PushStream:
         self._backlog: deque[bytes] = deque()
         self._drainer: asyncio.Future[None] | None = None
         self._final: bytes | None = None  # set once: the last body of the response
+        self._skip_through: int | None = None  # see Subscriber.skip_through
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self.ended = False  # the response is complete (or the connection failed)
@@ -99,6 +101,7 @@ class PushStream:
         try:
             for event in replay:
                 self._offer(event)
+            self._skip_through = sub.skip_through  # live events the replay (or the past) covered
             while not queued.empty():
                 self._offer(queued.get_nowait())
         except SlowReader:
@@ -132,6 +135,8 @@ class PushStream:
             frame = SSE_KEEPALIVE
         else:
             assert isinstance(item, Event)
+            if self._skip_through is not None and item.id <= self._skip_through:
+                return
             frame = item.sse
         if self._drainer is None:
             self._step(frame, more=True)

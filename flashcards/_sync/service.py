@@ -409,17 +409,23 @@ class Service:
         sub.seen_through = self.feed.written_through(user_id)
         return sub
 
+    def load_backlog(self, sub: Subscriber) -> None:
+        """Before a stream sends anything: the resume backlog into `sub.backlog` (read from the
+        events table when the feed is shared) and `sub.skip_through`, the id through which live
+        events are not to be sent (in the backlog already, or committed before the subscription)."""
+        self.feed.start()  # idempotent; the apps start it before serving
+        if sub.resume_after is not None:
+            sub.backlog = self.feed.backlog(sub.user_id, sub.resume_after)
+        last = sub.seen_through if sub.resume_after is None else None
+        sub.skip_through = sub.backlog[-1].id if sub.backlog else last
+
     def events(self, sub: Subscriber) -> Generator[Event | None, None]:
         """A subscriber's events, in order, none twice; `None` is a keep-alive tick.
         Unsubscribes when closed."""
         try:
-            self.feed.start()  # idempotent; the apps start it before serving
-            backlog, sub.backlog = sub.backlog, []
-            if sub.resume_after is not None:
-                backlog = self.feed.backlog(sub.user_id, sub.resume_after)
-            last = sub.seen_through if sub.resume_after is None else None
+            self.load_backlog(sub)
+            backlog, sub.backlog, last = sub.backlog, [], sub.skip_through
             for event in backlog:
-                last = event.id
                 yield event
             while True:
                 item = sub.queue.get()
