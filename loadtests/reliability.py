@@ -20,6 +20,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from loadtests.interrupt import run_child
+
 SUITES: dict[str, str] = {
     "reliability": "tests/reliability",
     "bad_input": "tests/http/test_bad_input.py",
@@ -113,7 +115,7 @@ def run_reliability_checks(repo_root: Path) -> dict[str, Any]:
                 f"--junitxml={junit}", "-o", "junit_family=xunit2", *paths]  # fmt: skip
         started = time.monotonic()
         try:
-            proc = subprocess.run(argv, cwd=repo_root, capture_output=True, text=True, timeout=TIMEOUT_S)
+            proc = run_child(argv, cwd=repo_root, timeout=TIMEOUT_S)  # stopped cleanly on Ctrl-C
             returncode, output = proc.returncode, proc.stdout + proc.stderr
         except subprocess.TimeoutExpired as exc:
             partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""

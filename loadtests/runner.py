@@ -12,6 +12,8 @@ The order of work, and why:
   the fan-out scenarios on a one-worker server (the event bus lives in one process).
 * A stack that answers wrongly is refused (not measured); a server that fails or dies fails its
   cells, and the run carries on with the next one. The document is saved after every cell.
+* Ctrl-C, SIGTERM or a crash stops the servers and leaves the document marked `interrupted`
+  (the run, and the cell in flight): a partial run never reads as a complete one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ from rich.progress import (
 from flashcards.settings import Settings
 from loadtests import capacity, environment, measure, results, scenarios, setups
 from loadtests.benchdb import BenchDatabase
+from loadtests.interrupt import catch_stop_signals, reason_of, run_child
 from loadtests.profiles import PROFILES, Profile, claimed_cells
 from loadtests.servers import REPO_ROOT, RunningServer, ServerError
 from loadtests.setups import VARIANTS, refusal, variant_stack
@@ -290,6 +292,7 @@ class Bench:
     closed_driver: str = "wrk"  # "locust" where wrk is not installed (the report says so)
     rep: int = 0  # the repetition being run
     setup: dict[str, Any] | None = None  # what the server now running really runs (setups.py)
+    in_flight: str | None = None  # the cell being measured (named if the run is interrupted)
 
     # --- cells ---------------------------------------------------------------------------
     def cell(self, stack: Stack, scenario: str, driver: str, concurrency: int | None) -> dict[str, Any]:
@@ -305,6 +308,7 @@ class Bench:
         """Add one sample to `cell`, or mark it failed; save the document either way."""
         if cell["status"] == "refused":
             return None
+        self.in_flight = cell["id"]
         try:
             sample = measure_once()
         except Exception as exc:  # a failed cell must not end the run
@@ -316,6 +320,7 @@ class Bench:
         else:
             cell["samples"].append(sample)
             self._note_setup(cell)
+        self.in_flight = None
         results.finish_cell(cell, self.ceiling_rps)
         flag_p99_swing(cell, self.plan.profile.p99_swing_limit)
         self.save()
@@ -832,8 +837,8 @@ def _run_checks(console: Console) -> dict[str, str]:
         if not all((REPO_ROOT / p).exists() for p in paths):
             outcome[key] = "skipped"
             continue
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths],
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        proc = run_child([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths],
+                         cwd=REPO_ROOT, timeout=600)
         outcome[key] = "passed" if proc.returncode == 0 else "failed"
         console.print(f"check {key}: {outcome[key]}")
     return outcome
@@ -856,8 +861,8 @@ def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[s
     argv = [sys.executable, "-m", "pytest", "benchmarks/test_micro.py", "-q", "-p", "no:cacheprovider",
             "--benchmark-only", f"--benchmark-json={target}", "--benchmark-max-time=0.25",
             "--benchmark-min-rounds=50"]
-    proc = subprocess.run(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    proc = run_child(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
+                     cwd=REPO_ROOT, timeout=900)
     if proc.returncode != 0 or not target.exists():
         console.print(f"[red]micro-benchmarks failed:[/red] {proc.stdout[-500:]}{proc.stderr[-500:]}")
         return None
@@ -866,6 +871,7 @@ def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[s
     return dict(json.loads(target.read_text()))
 
 
+@catch_stop_signals()
 def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, scenarios: list[str] | None,
          stacks: list[str] | None, dsn: str | None, out: Path, write_report: bool, console: Console,
          server_cpus: str | None = None, client_cpus: str | None = None, latest: bool | None = None,
@@ -923,6 +929,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     bench = Bench(plan, doc, run_dir / "results.json", db, env, srv_cpus, cli_cpus, upstream, console,
                   closed_driver=closed_driver)
     started = time.monotonic()
+    stopped_by: BaseException | None = None
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("left ~"), TimeRemainingColumn(), console=console, transient=False) as progress:
@@ -948,11 +955,21 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         doc["checks"] = _run_checks(console) if not subset else {}
         if not subset:
             doc["checks"]["reliability"] = _run_reliability(console)
+    except BaseException as exc:  # Ctrl-C, SIGTERM or a crash: what was measured stays, marked partial
+        stopped_by = exc
+        raise
     finally:
         sim.stop()
-        doc["finished_at"] = results.now_iso()
+        if stopped_by is None:
+            results.mark_complete(doc)
+        else:
+            results.mark_interrupted(doc, reason_of(stopped_by), bench.in_flight)
         doc["environment"]["machine"]["bench_wall_s"] = time.monotonic() - started
         bench.save()
+        if stopped_by is not None:
+            console.print(f"[yellow]run interrupted ({reason_of(stopped_by).splitlines()[0][:200]}): servers "
+                          f"stopped; partial results ({doc['interrupted']['completed_cells']} cells) in "
+                          f"{bench.path}\n  render them: stackbench report {bench.path}[/yellow]")
     console.print(f"results: {bench.path}")
     if write_report:
         from loadtests.report import verdict_table_text

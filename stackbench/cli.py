@@ -168,9 +168,12 @@ def bench(
     except UnknownName as exc:
         raise refuse(str(exc)) from None
     delays = _delays(db_delay_ms)
-    run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
-              dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
-              client_cpus=client_cpus, latest=latest, db_delays_ms=delays)
+    try:
+        run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
+                  dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
+                  client_cpus=client_cpus, latest=latest, db_delays_ms=delays)
+    except KeyboardInterrupt:  # the runner has said where the partial results are
+        raise typer.Exit(130) from None
 
 
 def _delays(text: str | None) -> list[float] | None:
