@@ -828,11 +828,12 @@ def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _run_checks(console: Console) -> dict[str, str]:
+def _run_checks(console: Console, run_dir: Path) -> dict[str, Any]:
     """The checks some claims rest on ("SM-2 results unchanged", "0 breaking changes"), run here so
-    the report can cite them: the SM-2 vectors and properties, and the contract drift tests."""
+    the report can cite them: the SM-2 vectors and properties, and the contract drift tests. A
+    failed suite's pytest output is kept beside the results (check-KEY.txt, named in `logs`)."""
     suites = {"sm2-parity": ["tests/test_sm2.py"], "contract-parity": ["tests/contract/test_drift.py"]}
-    outcome: dict[str, str] = {}
+    outcome: dict[str, Any] = {}
     for key, paths in suites.items():
         if not all((REPO_ROOT / p).exists() for p in paths):
             outcome[key] = "skipped"
@@ -841,17 +842,31 @@ def _run_checks(console: Console) -> dict[str, str]:
                          cwd=REPO_ROOT, timeout=600)
         outcome[key] = "passed" if proc.returncode == 0 else "failed"
         console.print(f"check {key}: {outcome[key]}")
+        if proc.returncode != 0:
+            log = run_dir / f"check-{key}.txt"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(proc.stdout + proc.stderr)
+            outcome.setdefault("logs", {})[key] = log.name
+            for line in [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))][:5]:
+                console.print(f"  [red]{line[:300]}[/red]")
+            console.print(f"  full output: {log}")
     return outcome
 
 
-def _run_reliability(console: Console) -> dict[str, Any]:
+def _run_reliability(console: Console, run_dir: Path) -> dict[str, Any]:
     """Faults injected, bad inputs tried, parity: the suites behind the report's reliability
     section, run now so the section describes this commit."""
-    from loadtests.reliability import run_reliability_checks
+    from loadtests.reliability import failure_lines, run_reliability_checks
 
     with console.status("reliability suites (faults, bad input, parity)…"):
-        summary = run_reliability_checks(REPO_ROOT)
+        summary = run_reliability_checks(REPO_ROOT, keep_dir=run_dir)
     console.print(f"reliability: {summary.get('status')}")
+    if summary.get("status") != "passed":
+        for line in failure_lines(summary):
+            console.print(f"  [red]{line[:300]}[/red]")
+        kept = summary.get("junit") or summary.get("output")
+        if kept:
+            console.print(f"  details: {run_dir / kept}")
     return summary
 
 
@@ -952,9 +967,9 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         bench.save()
         if chosen.micro and not subset:
             doc["micro"] = _run_micro(run_dir, srv_cpus, console)
-        doc["checks"] = _run_checks(console) if not subset else {}
+        doc["checks"] = _run_checks(console, run_dir) if not subset else {}
         if not subset:
-            doc["checks"]["reliability"] = _run_reliability(console)
+            doc["checks"]["reliability"] = _run_reliability(console, run_dir)
     except BaseException as exc:  # Ctrl-C, SIGTERM or a crash: what was measured stays, marked partial
         stopped_by = exc
         raise

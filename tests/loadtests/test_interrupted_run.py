@@ -51,6 +51,7 @@ def _wait_for_measuring(proc: subprocess.Popen[str], seen: dict[int, psutil.Proc
     raise AssertionError("the bench never reached the rest-uvicorn cell")
 
 
+@pytest.mark.slow  # ~20 s: a whole bench subprocess (seed, ceiling, one cell) and a report
 @pytest.mark.server
 @needs_wrk
 def test_sigint_mid_cell_leaves_partial_results_no_servers_and_a_partial_report(tmp_path: Path) -> None:
