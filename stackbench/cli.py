@@ -98,19 +98,24 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     dsn: DsnOption = None,
-    seed_users: Annotated[int, typer.Option(help="Seed this many users (0: keep the data).")] = 10,
-    upstream_port: Annotated[int, typer.Option(help="Port of the upstream simulator started alongside.")] = 8099,
+    seed_users: Annotated[int, typer.Option(help="Users to seed into an empty database (or with --reseed).")] = 10,
+    reseed: Annotated[bool, typer.Option("--reseed", help="Empty every table and seed again (default: keep the data there).")] = False,
+    upstream_port: Annotated[int, typer.Option(help="Port of the upstream simulator started alongside (0: any free port).")] = 0,
     upstream_url: Annotated[str | None, typer.Option(help="Use this OpenAI-compatible server instead of the simulator.")] = None,
 ) -> None:
     """Serve one implementation under one server, with database, seed data and upstream."""
-    from stackbench.serve import run
+    from stackbench.serve import PortBusy, run
 
     try:
         check_serve(impl, server)
     except UnknownName as exc:
         raise refuse(str(exc)) from None
-    run(impl=impl, server=server, workers=workers, port=port, host=host, dsn=resolve_dsn(dsn),
-        seed_users=seed_users, upstream_port=upstream_port, upstream_url=upstream_url, console=console)
+    try:
+        run(impl=impl, server=server, workers=workers, port=port, host=host, dsn=resolve_dsn(dsn),
+            seed_users=seed_users, upstream_port=upstream_port, upstream_url=upstream_url, console=console,
+            reseed=reseed)
+    except PortBusy as exc:
+        raise refuse(str(exc)) from None
 
 
 @app.command()
