@@ -209,7 +209,7 @@ def stacks() -> None:
 @app.command()
 def report(
     results: Annotated[Path | None, typer.Argument(help="A results JSON from `stackbench bench`.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Report directory (default: reports/<run id>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report directory (default: beside the results JSON).")] = None,
     index: Annotated[Path | None, typer.Option("--index", help="Instead: write DIR/index.html listing every run under DIR, with trends.")] = None,
 ) -> None:
     """Write report.md, report.html and charts from a results JSON (or, with --index, the history page)."""
@@ -224,6 +224,8 @@ def report(
         raise refuse("give a results JSON, or --index DIR")
     from loadtests.report import write_report
 
+    if not (results / "results.json" if results.is_dir() else results).is_file():
+        raise refuse(f"{results}: no results JSON there (`stackbench bench` writes reports/runs/<run>/results.json)")
     path = write_report(results, out)
     console.print(f"report written to {path}")
 

@@ -98,8 +98,12 @@ def build(doc: dict[str, Any], out: Path,
 
 
 def write_report(results: Path, out: Path | None = None) -> Path:
-    doc = json.loads(Path(results).read_text())
-    out = out or Path("reports") / str(doc.get("run_id", "run"))
+    """report.md, report.html, charts and verdicts.json in `out`, by default beside the results
+    JSON (its run directory, git-ignored under reports/runs/, where the run's other files are);
+    a run directory is accepted for its results.json."""
+    results = Path(results) / "results.json" if Path(results).is_dir() else Path(results)
+    doc = json.loads(results.read_text())
+    out = out or results.parent
     out.mkdir(parents=True, exist_ok=True)
     if (charts := out / "charts").exists():
         shutil.rmtree(charts)

@@ -126,3 +126,24 @@ def test_mark_interrupted_keeps_measured_cells_and_flags_the_rest() -> None:
     assert doc["interrupted"]["completed_cells"] == 1 and doc["finished_at"] is None
     results.mark_complete(doc)
     assert doc["status"] == "complete" and doc["finished_at"]
+
+
+@pytest.mark.slow  # ~40 s here: a whole report (charts) of a committed-run excerpt
+def test_report_lands_beside_the_results_and_says_partial(tmp_path: Path) -> None:
+    raw = json.loads(LATEST.read_text())
+    doc = model.upgrade_v1(raw) if raw["schema_version"] == 1 else raw
+    doc["cells"] = doc["cells"][:2]
+    doc["stacks"] = {k: v for k, v in doc["stacks"].items() if k in {c["stack"] for c in doc["cells"]}}
+    doc.pop("checks", None)
+    results.mark_interrupted(doc, "SIGINT", doc["cells"][1]["id"])
+    path = results.save(doc, tmp_path / "runs" / "r1" / "results.json")
+    result = CliRunner().invoke(app, ["report", str(path.parent)])  # a run directory is accepted too
+    assert result.exit_code == 0, result.output
+    text = (path.parent / "report.md").read_text()  # beside the results, not reports/<run id>
+    assert "(partial: interrupted)" in text.splitlines()[0] and "Partial results" in text
+
+
+def test_report_of_a_missing_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(app, ["report", str(tmp_path / "nothing.json")])
+    assert missing.exit_code == 2 and "no results JSON there" in missing.output
+    assert "Traceback" not in missing.output
