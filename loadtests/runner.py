@@ -916,6 +916,8 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     run_id = results.make_run_id((env_doc.get("git") or {}).get("commit"))
     run_dir = out / run_id
     db = BenchDatabase(base_dsn, chosen.seed)
+    console.print(f"databases of this run: {db.working_name} and {db.template_name} (dropped at the end; "
+                  "no other database is touched)")
     with console.status(f"seeding {chosen.seed}…"):
         seeded = db.prepare()
     console.print(f"seeded {seeded.cards} cards ({seeded.due_now} due) in {seeded.seconds:.1f} s")
@@ -975,6 +977,10 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         raise
     finally:
         sim.stop()
+        try:
+            db.drop()
+        except Exception as exc:  # the results matter more than the clean-up
+            console.print(f"[yellow]could not drop {db.working_name}/{db.template_name}: {exc}[/yellow]")
         if stopped_by is None:
             results.mark_complete(doc)
         else:

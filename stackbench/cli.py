@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -139,6 +140,7 @@ def bench(
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios.")] = None,
     stack: Annotated[list[str] | None, typer.Option(help="Only these stack ids.")] = None,
     dsn: DsnOption = None,
+    own_server: Annotated[bool, typer.Option("--create-databases", help="With --dsn/$STACKBENCH_DSN to a PostgreSQL server of yours: agree that the run creates (and drops) two databases of its own there, stackbench_bench_<run tag> and stackbench_bench_template_<run tag>; the one named in the DSN is never touched.")] = False,
     out: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("reports/runs"),
     report: Annotated[bool, typer.Option(help="Write the report when done.")] = True,
     server_cpus: Annotated[str | None, typer.Option(help="CPUs for the servers, e.g. 0 (default: first half).")] = None,
@@ -173,6 +175,12 @@ def bench(
     except UnknownName as exc:
         raise refuse(str(exc)) from None
     delays = _delays(db_delay_ms)
+    given = dsn or os.environ.get("STACKBENCH_DSN")
+    private = str(postgres.DEFAULT_DATA_DIR.resolve())  # the private server is ours to use
+    if given and given.startswith("postgres") and private not in given and not own_server:
+        raise refuse("the bench creates and drops two databases of its own on the server of --dsn/$STACKBENCH_DSN "
+                     "(stackbench_bench_<run tag>, stackbench_bench_template_<run tag>; the one in the DSN is never "
+                     "touched): add --create-databases to agree, or leave --dsn out to use the private PostgreSQL")
     try:
         run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
                   dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
