@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, ge=1, le=1000)
     pool_max_overflow: int = Field(default=10, ge=0, le=1000)
     pool_timeout_s: float = Field(default=10.0, gt=0)
+    # A round trip on every pool checkout: without it, the first request after a database restart
+    # fails in each process (its pooled connections are dead). Same for every app; the bench
+    # records it (settings.app.pool_pre_ping).
+    pool_pre_ping: bool = True
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
 
     jwt_secret: str = DEFAULT_SECRET
