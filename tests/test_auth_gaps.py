@@ -14,6 +14,7 @@ import jwt
 import pydantic
 import pytest
 
+from flashcards import security
 from flashcards._sync.database import Database
 from flashcards.settings import DEFAULT_SECRET, Settings
 from tests.support import make_settings
@@ -102,3 +103,30 @@ def test_a_forged_out_of_range_sub_is_401_not_500(app: tuple[str, Any], settings
     status, code = _decks(impl, client, _token(settings, sub))
     assert code == "UNAUTHENTICATED", (status, code)
     assert status == (200 if impl == "graphql" else 401)
+
+
+def test_a_deleted_users_token_never_acts_as_the_next_user(app: tuple[str, Any], settings: Settings) -> None:
+    """On SQLite the id of a deleted user (the highest) went to the next one registered, so the
+    old token listed the new user's decks: ids are never reused now."""
+    from sqlalchemy import text
+
+    from flashcards._sync.service import Service
+
+    impl, client = app
+    service = Service(settings)
+    try:
+        gone = service.register({"username": f"gone_{impl}", "display_name": "G", "password": "password1"})
+        token = security.issue_token(settings, gone.id)
+        with service.db.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE id = :id"), {"id": gone.id})
+        after = service.register({"username": f"next_{impl}", "display_name": "N", "password": "password1"})
+        service.create_deck(after.id, {"title": "the next user's own deck"})
+    finally:
+        service.close()
+    assert after.id != gone.id
+    headers = {"Authorization": f"Bearer {token}"}
+    if impl == "graphql":
+        body = client.post("/graphql", json={"query": "{ decks { items { title } } }"}, headers=headers).text
+    else:
+        body = client.get("/api/decks", headers=headers).text
+    assert "the next user's own deck" not in body
