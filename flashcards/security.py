@@ -112,6 +112,11 @@ def verify_token(settings: Settings, token: str) -> int:
         raise Unauthenticated("The token is invalid.") from None
 
 
+def expires_at(token: str) -> float:
+    """The `exp` (Unix seconds) of a token `verify_token` has accepted already."""
+    return float(jwt.decode(token, options={"verify_signature": False})["exp"])
+
+
 def bearer_token(authorization: str | None) -> str:
     """Extract the token from an `Authorization: Bearer …` header value."""
     if not authorization:

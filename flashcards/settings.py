@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=10, ge=1, le=1000)
     pool_max_overflow: int = Field(default=10, ge=0, le=1000)
     pool_timeout_s: float = Field(default=10.0, gt=0)
+    # A round trip on every pool checkout: without it, the first request after a database restart
+    # fails in each process (its pooled connections are dead). Same for every app; the bench
+    # records it (settings.app.pool_pre_ping).
+    pool_pre_ping: bool = True
+    # How long a process trusts that a token's user exists before asking the database again
+    # (flashcards/knownusers.py): a deleted user's tokens stop working within this. 0: every request.
+    user_check_ttl_s: float = Field(default=5.0, ge=0, le=3600)
     db_statement_timeout_ms: int = Field(default=10_000, ge=100)
 
     jwt_secret: str = DEFAULT_SECRET

@@ -62,6 +62,10 @@ users = Table(
     Column("display_name", String(64), nullable=False),
     Column("password_hash", String(256), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # A token names its user by id: SQLite would hand a deleted user's id (the highest) to the next
+    # one registered, and the old token would act as the new user. AUTOINCREMENT never reuses an
+    # id (PostgreSQL's identity sequences never do).
+    sqlite_autoincrement=True,
 )
 
 decks = Table(

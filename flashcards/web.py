@@ -226,11 +226,22 @@ def parse_request(
     return parsed_ids, page, model
 
 
+# SQLSTATEs of a server that is going away or cannot take us: connection exceptions (08…),
+# operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now),
+# too many connections (53300). asyncpg's are not OperationalErrors, and while PostgreSQL shuts
+# down they were 500s.
+_UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+
+
 def database_unavailable(exc: BaseException) -> Unavailable | None:
-    """A failure to reach the database (refused, dropped, pool exhausted, timed out) → 503; None
-    for anything else (a bug stays a 500, visibly)."""
+    """A failure to reach the database (refused, dropped, shutting down, pool exhausted, timed
+    out) → 503; None for anything else (a bug stays a 500, visibly)."""
     if isinstance(exc, (OperationalError, InterfaceError, SATimeoutError, OSError, TimeoutError)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
+        isinstance(exc, DBAPIError) and (exc.connection_invalidated or _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATES))
     ):
         return Unavailable("The database is unavailable; try again shortly.")
     return None

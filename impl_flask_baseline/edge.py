@@ -86,7 +86,7 @@ def inputs(
     if body is not None:
         raw = read_body()  # 413 for chunked bodies (declared lengths were checked already)
         decoded = web.decode_body_early(content_type, raw)  # 400
-    user = service().authenticate(request.headers.get("Authorization")) if auth else 0  # 401
+    user = service().authenticate_user(request.headers.get("Authorization")) if auth else 0  # 401
     if body is not None:
         web.check_media_type(content_type, raw)  # 415
     query = None

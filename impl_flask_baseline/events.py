@@ -66,7 +66,7 @@ def events_ws(ws: object) -> None:
     token = request.args.get("token")
     authorization = request.headers.get("Authorization") or (f"Bearer {token}" if token else None)
     try:
-        user = svc.authenticate(authorization)
+        user = svc.authenticate_user(authorization)
     except Unauthenticated as exc:  # accepted already (as in FastAPI): close with the reason
         ws.close(reason=WS_POLICY_VIOLATION, message=exc.detail[:120])  # type: ignore[attr-defined]
         return

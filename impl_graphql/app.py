@@ -103,7 +103,7 @@ async def ws_connect(context: Context) -> None:
     if authorization is None:
         return
     try:
-        context.sign_in(authorization)
+        await context.sign_in(authorization)
     except Unauthenticated as exc:
         raise ConnectionRejectionError({"code": exc.code, "message": exc.detail}) from None
 
@@ -169,13 +169,15 @@ class GraphQLView(ViewHooks, GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         holder = self.holder
-        return Context(
+        context = Context(
             holder.service,
             holder.config,
             request.headers.get("authorization"),
             long_lived=request.scope["type"] == "websocket",
             client=request.client.host if request.client else None,
         )
+        await context.check_user()
+        return context
 
 
 def view_options(settings: Settings) -> dict[str, Any]:

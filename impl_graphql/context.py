@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
 
-from flashcards.errors import InvalidInput
+from flashcards import security
+from flashcards.errors import InvalidInput, Unauthenticated
 from flashcards.models import CardOut, DeckOut, ReviewOut, parse
 
 if TYPE_CHECKING:
@@ -114,20 +116,41 @@ class Context:
         self.authorization = authorization
         self.long_lived = long_lived
         self._user_id: int | None = None
+        self._auth_error: Exception | None = None
+        self._expires_at: float | None = None  # a WebSocket's token: operations after it are refused
         self._loaders: Loaders | None = None
 
     @property
     def user_id(self) -> int:
+        if self._auth_error is not None:
+            raise self._auth_error
+        if self._expires_at is not None and time.time() >= self._expires_at:
+            # a connection outlives its token: every operation after `exp` is refused, as over HTTP
+            raise Unauthenticated("The token has expired.")
         uid = self._user_id
         if uid is None:
             uid = self._user_id = self.service.authenticate(self.authorization)
         return uid
 
-    def sign_in(self, authorization: str | None) -> None:
-        """WebSocket `connection_init`: verify the token now (raises `Unauthenticated`)."""
+    async def check_user(self) -> None:
+        """With a token: verify it and that its user exists (I/O, so before the resolvers run);
+        a failure (401, or the database down: 503) is kept and raised by `user_id`, inside a
+        resolver, where errors become GraphQL errors; `config` still answers."""
+        if self.authorization is None:
+            return
+        try:
+            self._user_id = await self.service.authenticate_user(self.authorization)
+            if self.long_lived:
+                self._expires_at = security.expires_at(security.bearer_token(self.authorization))
+        except Exception as exc:  # re-raised by user_id, in a resolver
+            self._auth_error = exc
+
+    async def sign_in(self, authorization: str | None) -> None:
+        """WebSocket `connection_init`: verify the token and its user now (raises `Unauthenticated`)."""
         self.authorization = authorization
-        self._user_id = None
-        self._user_id = self.service.authenticate(authorization)
+        self._user_id, self._auth_error, self._expires_at = None, None, None
+        self._user_id = await self.service.authenticate_user(authorization)
+        self._expires_at = security.expires_at(security.bearer_token(authorization))
 
     @property
     def loaders(self) -> Loaders:

@@ -49,12 +49,14 @@ def graphql_router(
         config = configs.get(id(service))
         if config is None:
             config = configs[id(service)] = config_view(service.config)
-        return RouterContext(
+        context = RouterContext(
             service,
             config,
             connection.headers.get("authorization"),
             long_lived=connection.scope["type"] == "websocket",
         )
+        await context.check_user()
+        return context
 
     router = StackbenchGraphQLRouter(
         build_schema(settings),

@@ -23,8 +23,9 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 async def current_user(request: Request, service: ServiceDep) -> int:
-    """The bearer token's user id; no I/O (the token is signed). 401 otherwise."""
-    return service.authenticate(request.headers.get("authorization"))
+    """The bearer token's user id, the user still existing (checked now and then: the token is
+    signed). 401 otherwise."""
+    return await service.authenticate_user(request.headers.get("authorization"))
 
 
 CurrentUser = Annotated[int, Depends(current_user)]

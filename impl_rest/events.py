@@ -81,7 +81,7 @@ async def events_ws(websocket: WebSocket, token: str | None = None, last_event_i
     authorization = websocket.headers.get("authorization") or (f"Bearer {token}" if token else None)
     await websocket.accept()
     try:
-        user = service.authenticate(authorization)
+        user = await service.authenticate_user(authorization)
     except Unauthenticated as exc:
         await websocket.close(WS_POLICY_VIOLATION, exc.detail[:120])
         return

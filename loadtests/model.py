@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, mode
 
 SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
-CELL_STATUSES = ("ok", "failed", "refused", "skipped")
+CELL_STATUSES = ("ok", "failed", "refused", "skipped", "interrupted")
+RUN_STATUSES = ("complete", "interrupted")
 DRIVERS = ("wrk", "openloop", "locust", "chat", "sse", "ws")
 MODES = ("closed", "open", "capacity")
 LATENCY_KEYS = ("p50", "p90", "p99", "p99_9", "max", "mean")
@@ -250,6 +251,15 @@ class StackInfo(_Model):
     command: Any
 
 
+class Interruption(_Model):
+    """Why and where a run stopped early."""
+
+    reason: str  # "SIGINT", "SIGTERM" or "crash: <exception>"
+    at: str
+    in_flight: str | None = None  # the cell (or step) being measured when it stopped
+    completed_cells: Count
+
+
 class Run(_Model):
     """One results document (one `stackbench bench` run)."""
 
@@ -265,6 +275,14 @@ class Run(_Model):
     stacks: dict[str, StackInfo]
     micro: dict[str, Any] | None = None
     checks: dict[str, Any] | None = None
+    # "interrupted": stopped by SIGINT/SIGTERM or a crash; `interrupted` says when and in what
+    # (absent in documents written before issue 20: they read as complete)
+    status: Literal[RUN_STATUSES] | None = None  # type: ignore[valid-type]
+    interrupted: Interruption | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.status == "interrupted"
 
     @model_validator(mode="after")
     def _cells_known(self) -> Run:

@@ -111,6 +111,25 @@ def refresh_ceiling(doc: dict[str, Any]) -> float | None:
     return ceiling
 
 
+def mark_complete(doc: dict[str, Any]) -> None:
+    doc["status"], doc["finished_at"] = "complete", now_iso()
+
+
+def mark_interrupted(doc: dict[str, Any], reason: str, in_flight: str | None) -> None:
+    """A run stopped early: the run says why and where, `finished_at` stays null (it did not
+    finish), and every cell it had begun but not completed is `interrupted` — the one in flight
+    (samples kept: fewer than planned) and any still empty — so none reads as measured."""
+    for cell in doc.get("cells", []):
+        if cell.get("status") == "ok" and (cell.get("id") == in_flight or not cell.get("samples")):
+            cell["status"] = "interrupted"
+            cell["error"] = f"run interrupted ({reason}) while measuring" if cell.get("id") == in_flight \
+                else f"run interrupted ({reason}) before this cell was measured"
+    completed = sum(1 for c in doc.get("cells", []) if c.get("status") != "interrupted")
+    doc["status"], doc["finished_at"] = "interrupted", None
+    doc["interrupted"] = {"reason": reason[:2000], "at": now_iso(), "in_flight": in_flight,
+                          "completed_cells": completed}
+
+
 # --- validation ---------------------------------------------------------------------------
 def _is_num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -12,13 +12,14 @@ The order of work, and why:
   the fan-out scenarios on a one-worker server (the event bus lives in one process).
 * A stack that answers wrongly is refused (not measured); a server that fails or dies fails its
   cells, and the run carries on with the next one. The document is saved after every cell.
+* Ctrl-C, SIGTERM or a crash stops the servers and leaves the document marked `interrupted`
+  (the run, and the cell in flight): a partial run never reads as a complete one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ from rich.progress import (
 from flashcards.settings import Settings
 from loadtests import capacity, environment, measure, multicore, results, scenarios, setups
 from loadtests.benchdb import BenchDatabase
+from loadtests.interrupt import catch_stop_signals, reason_of, run_child
 from loadtests.profiles import PROFILES, Profile, claimed_cells
 from loadtests.servers import REPO_ROOT, RunningServer, ServerError
 from loadtests.setups import VARIANTS, refusal, variant_stack
@@ -288,6 +290,7 @@ class Bench:
     closed_driver: str = "wrk"  # "locust" where wrk is not installed (the report says so)
     rep: int = 0  # the repetition being run
     setup: dict[str, Any] | None = None  # what the server now running really runs (setups.py)
+    in_flight: str | None = None  # the cell being measured (named if the run is interrupted)
 
     # --- cells ---------------------------------------------------------------------------
     def cell(self, stack: Stack, scenario: str, driver: str, concurrency: int | None) -> dict[str, Any]:
@@ -303,6 +306,7 @@ class Bench:
         """Add one sample to `cell`, or mark it failed; save the document either way."""
         if cell["status"] == "refused":
             return None
+        self.in_flight = cell["id"]
         try:
             sample = measure_once()
         except Exception as exc:  # a failed cell must not end the run
@@ -314,6 +318,7 @@ class Bench:
         else:
             cell["samples"].append(sample)
             self._note_setup(cell)
+        self.in_flight = None
         results.finish_cell(cell, self.ceiling_rps)
         flag_p99_swing(cell, self.plan.profile.p99_swing_limit)
         self.save()
@@ -844,30 +849,45 @@ def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _run_checks(console: Console) -> dict[str, str]:
+def _run_checks(console: Console, run_dir: Path) -> dict[str, Any]:
     """The checks some claims rest on ("SM-2 results unchanged", "0 breaking changes"), run here so
-    the report can cite them: the SM-2 vectors and properties, and the contract drift tests."""
+    the report can cite them: the SM-2 vectors and properties, and the contract drift tests. A
+    failed suite's pytest output is kept beside the results (check-KEY.txt, named in `logs`)."""
     suites = {"sm2-parity": ["tests/test_sm2.py"], "contract-parity": ["tests/contract/test_drift.py"]}
-    outcome: dict[str, str] = {}
+    outcome: dict[str, Any] = {}
     for key, paths in suites.items():
         if not all((REPO_ROOT / p).exists() for p in paths):
             outcome[key] = "skipped"
             continue
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths],
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        proc = run_child([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths],
+                         cwd=REPO_ROOT, timeout=600)
         outcome[key] = "passed" if proc.returncode == 0 else "failed"
         console.print(f"check {key}: {outcome[key]}")
+        if proc.returncode != 0:
+            log = run_dir / f"check-{key}.txt"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(proc.stdout + proc.stderr)
+            outcome.setdefault("logs", {})[key] = log.name
+            for line in [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))][:5]:
+                console.print(f"  [red]{line[:300]}[/red]")
+            console.print(f"  full output: {log}")
     return outcome
 
 
-def _run_reliability(console: Console) -> dict[str, Any]:
+def _run_reliability(console: Console, run_dir: Path) -> dict[str, Any]:
     """Faults injected, bad inputs tried, parity: the suites behind the report's reliability
     section, run now so the section describes this commit."""
-    from loadtests.reliability import run_reliability_checks
+    from loadtests.reliability import failure_lines, run_reliability_checks
 
     with console.status("reliability suites (faults, bad input, parity)…"):
-        summary = run_reliability_checks(REPO_ROOT)
+        summary = run_reliability_checks(REPO_ROOT, keep_dir=run_dir)
     console.print(f"reliability: {summary.get('status')}")
+    if summary.get("status") != "passed":
+        for line in failure_lines(summary):
+            console.print(f"  [red]{line[:300]}[/red]")
+        kept = summary.get("junit") or summary.get("output")
+        if kept:
+            console.print(f"  details: {run_dir / kept}")
     return summary
 
 
@@ -877,8 +897,8 @@ def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[s
     argv = [sys.executable, "-m", "pytest", "benchmarks/test_micro.py", "-q", "-p", "no:cacheprovider",
             "--benchmark-only", f"--benchmark-json={target}", "--benchmark-max-time=0.25",
             "--benchmark-min-rounds=50"]
-    proc = subprocess.run(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    proc = run_child(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
+                     cwd=REPO_ROOT, timeout=900)
     if proc.returncode != 0 or not target.exists():
         console.print(f"[red]micro-benchmarks failed:[/red] {proc.stdout[-500:]}{proc.stderr[-500:]}")
         return None
@@ -887,6 +907,7 @@ def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[s
     return dict(json.loads(target.read_text()))
 
 
+@catch_stop_signals()
 def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, scenarios: list[str] | None,
          stacks: list[str] | None, dsn: str | None, out: Path, write_report: bool, console: Console,
          server_cpus: str | None = None, client_cpus: str | None = None, latest: bool | None = None,
@@ -916,6 +937,8 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     run_id = results.make_run_id((env_doc.get("git") or {}).get("commit"))
     run_dir = out / run_id
     db = BenchDatabase(base_dsn, chosen.seed)
+    console.print(f"databases of this run: {db.working_name} and {db.template_name} (dropped at the end; "
+                  "no other database is touched)")
     with console.status(f"seeding {chosen.seed}…"):
         seeded = db.prepare()
     console.print(f"seeded {seeded.cards} cards ({seeded.due_now} due) in {seeded.seconds:.1f} s")
@@ -932,6 +955,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         "upstream": {**upstream, "token_interval_ms": chosen.upstream_token_interval_ms, "url": sim.url},
         "database": db.describe(),
         "app": {"pool_size_per_worker": app_settings.pool_size, "pool_max_overflow": app_settings.pool_max_overflow,
+                "pool_pre_ping": app_settings.pool_pre_ping,
                 "password_hash": "argon2id t=3 m=64MiB p=4 (library defaults)", "environment": "production"},
         "subset": subset, "scenarios": plan.scenarios, "closed_loop_driver": closed_driver,
         "openloop_processes": max(1, len(cli_cpus)),  # one per client CPU (loadtests/openloop_split.py)
@@ -946,6 +970,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     bench = Bench(plan, doc, run_dir / "results.json", db, env, srv_cpus, cli_cpus, upstream, console,
                   closed_driver=closed_driver)
     started = time.monotonic()
+    stopped_by: BaseException | None = None
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("left ~"), TimeRemainingColumn(), console=console, transient=False) as progress:
@@ -968,14 +993,28 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         bench.save()
         if chosen.micro and not subset:
             doc["micro"] = _run_micro(run_dir, srv_cpus, console)
-        doc["checks"] = _run_checks(console) if not subset else {}
+        doc["checks"] = _run_checks(console, run_dir) if not subset else {}
         if not subset:
-            doc["checks"]["reliability"] = _run_reliability(console)
+            doc["checks"]["reliability"] = _run_reliability(console, run_dir)
+    except BaseException as exc:  # Ctrl-C, SIGTERM or a crash: what was measured stays, marked partial
+        stopped_by = exc
+        raise
     finally:
         sim.stop()
-        doc["finished_at"] = results.now_iso()
+        try:
+            db.drop()
+        except Exception as exc:  # the results matter more than the clean-up
+            console.print(f"[yellow]could not drop {db.working_name}/{db.template_name}: {exc}[/yellow]")
+        if stopped_by is None:
+            results.mark_complete(doc)
+        else:
+            results.mark_interrupted(doc, reason_of(stopped_by), bench.in_flight)
         doc["environment"]["machine"]["bench_wall_s"] = time.monotonic() - started
         bench.save()
+        if stopped_by is not None:
+            console.print(f"[yellow]run interrupted ({reason_of(stopped_by).splitlines()[0][:200]}): servers "
+                          f"stopped; partial results ({doc['interrupted']['completed_cells']} cells) in "
+                          f"{bench.path}\n  render them: stackbench report {bench.path}[/yellow]")
     console.print(f"results: {bench.path}")
     if write_report:
         from loadtests.report import verdict_table_text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -98,19 +99,24 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     dsn: DsnOption = None,
-    seed_users: Annotated[int, typer.Option(help="Seed this many users (0: keep the data).")] = 10,
-    upstream_port: Annotated[int, typer.Option(help="Port of the upstream simulator started alongside.")] = 8099,
+    seed_users: Annotated[int, typer.Option(help="Users to seed into an empty database (or with --reseed).")] = 10,
+    reseed: Annotated[bool, typer.Option("--reseed", help="Empty every table and seed again (default: keep the data there).")] = False,
+    upstream_port: Annotated[int, typer.Option(help="Port of the upstream simulator started alongside (0: any free port).")] = 0,
     upstream_url: Annotated[str | None, typer.Option(help="Use this OpenAI-compatible server instead of the simulator.")] = None,
 ) -> None:
     """Serve one implementation under one server, with database, seed data and upstream."""
-    from stackbench.serve import run
+    from stackbench.serve import PortBusy, run
 
     try:
         check_serve(impl, server)
     except UnknownName as exc:
         raise refuse(str(exc)) from None
-    run(impl=impl, server=server, workers=workers, port=port, host=host, dsn=resolve_dsn(dsn),
-        seed_users=seed_users, upstream_port=upstream_port, upstream_url=upstream_url, console=console)
+    try:
+        run(impl=impl, server=server, workers=workers, port=port, host=host, dsn=resolve_dsn(dsn),
+            seed_users=seed_users, upstream_port=upstream_port, upstream_url=upstream_url, console=console,
+            reseed=reseed)
+    except PortBusy as exc:
+        raise refuse(str(exc)) from None
 
 
 @app.command()
@@ -134,6 +140,7 @@ def bench(
     scenario: Annotated[list[str] | None, typer.Option(help="Only these scenarios.")] = None,
     stack: Annotated[list[str] | None, typer.Option(help="Only these stack ids.")] = None,
     dsn: DsnOption = None,
+    own_server: Annotated[bool, typer.Option("--create-databases", help="With --dsn/$STACKBENCH_DSN to a PostgreSQL server of yours: agree that the run creates (and drops) two databases of its own there, stackbench_bench_<run tag> and stackbench_bench_template_<run tag>; the one named in the DSN is never touched.")] = False,
     out: Annotated[Path, typer.Option(help="Where runs are written.")] = Path("reports/runs"),
     report: Annotated[bool, typer.Option(help="Write the report when done.")] = True,
     server_cpus: Annotated[str | None, typer.Option(help="CPUs for the servers, e.g. 0 or 0-3 (default: first half).")] = None,
@@ -174,9 +181,18 @@ def bench(
         plan_cpus(server_cpus, client_cpus)  # refused here, before anything starts
     except CpuRequestError as exc:
         raise refuse(str(exc)) from None
-    run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
-              dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
-              client_cpus=client_cpus, latest=latest, db_delays_ms=delays)
+    given = dsn or os.environ.get("STACKBENCH_DSN")
+    private = str(postgres.DEFAULT_DATA_DIR.resolve())  # the private server is ours to use
+    if given and given.startswith("postgres") and private not in given and not own_server:
+        raise refuse("the bench creates and drops two databases of its own on the server of --dsn/$STACKBENCH_DSN "
+                     "(stackbench_bench_<run tag>, stackbench_bench_template_<run tag>; the one in the DSN is never "
+                     "touched): add --create-databases to agree, or leave --dsn out to use the private PostgreSQL")
+    try:
+        run_bench(profile=profile, impls=impl, servers=server, scenarios=scenario, stacks=stack,
+                  dsn=dsn, out=out, write_report=report, console=console, server_cpus=server_cpus,
+                  client_cpus=client_cpus, latest=latest, db_delays_ms=delays)
+    except KeyboardInterrupt:  # the runner has said where the partial results are
+        raise typer.Exit(130) from None
 
 
 def _delays(text: str | None) -> list[float] | None:
@@ -207,7 +223,7 @@ def stacks() -> None:
 @app.command()
 def report(
     results: Annotated[Path | None, typer.Argument(help="A results JSON from `stackbench bench`.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Report directory (default: reports/<run id>).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report directory (default: beside the results JSON).")] = None,
     index: Annotated[Path | None, typer.Option("--index", help="Instead: write DIR/index.html listing every run under DIR, with trends.")] = None,
 ) -> None:
     """Write report.md, report.html and charts from a results JSON (or, with --index, the history page)."""
@@ -222,6 +238,8 @@ def report(
         raise refuse("give a results JSON, or --index DIR")
     from loadtests.report import write_report
 
+    if not (results / "results.json" if results.is_dir() else results).is_file():
+        raise refuse(f"{results}: no results JSON there (`stackbench bench` writes reports/runs/<run>/results.json)")
     path = write_report(results, out)
     console.print(f"report written to {path}")
 

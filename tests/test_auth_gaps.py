@@ -14,6 +14,7 @@ import jwt
 import pydantic
 import pytest
 
+from flashcards import security
 from flashcards._sync.database import Database
 from flashcards.settings import DEFAULT_SECRET, Settings
 from tests.support import make_settings
@@ -102,3 +103,71 @@ def test_a_forged_out_of_range_sub_is_401_not_500(app: tuple[str, Any], settings
     status, code = _decks(impl, client, _token(settings, sub))
     assert code == "UNAUTHENTICATED", (status, code)
     assert status == (200 if impl == "graphql" else 401)
+
+
+def test_a_deleted_users_token_never_acts_as_the_next_user(app: tuple[str, Any], settings: Settings) -> None:
+    """On SQLite the id of a deleted user (the highest) went to the next one registered, so the
+    old token listed the new user's decks: ids are never reused now."""
+    from sqlalchemy import text
+
+    from flashcards._sync.service import Service
+
+    impl, client = app
+    service = Service(settings)
+    try:
+        gone = service.register({"username": f"gone_{impl}", "display_name": "G", "password": "password1"})
+        token = security.issue_token(settings, gone.id)
+        with service.db.begin() as conn:
+            conn.execute(text("DELETE FROM users WHERE id = :id"), {"id": gone.id})
+        after = service.register({"username": f"next_{impl}", "display_name": "N", "password": "password1"})
+        service.create_deck(after.id, {"title": "the next user's own deck"})
+    finally:
+        service.close()
+    assert after.id != gone.id
+    headers = {"Authorization": f"Bearer {token}"}
+    if impl == "graphql":
+        body = client.post("/graphql", json={"query": "{ decks { items { title } } }"}, headers=headers).text
+    else:
+        body = client.get("/api/decks", headers=headers).text
+    assert "the next user's own deck" not in body
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_deleted_users_token_is_refused(impl: str, settings: Settings) -> None:
+    """A token of a user deleted since it was issued opened /decks (200, empty): now a 401 like
+    any invalid token, in every app, within `user_check_ttl_s` (0 here: at once)."""
+    from sqlalchemy import text
+
+    from flashcards._sync.service import Service
+
+    strict = settings.model_copy(update={"user_check_ttl_s": 0.0})
+    service = Service(strict)
+    try:
+        user = service.register({"username": f"deleted_{impl}", "display_name": "D", "password": "password1"})
+        token = security.issue_token(strict, user.id)
+        with _client(impl, strict) as client:
+            assert _decks(impl, client, token) == (200, None)
+            with service.db.begin() as conn:
+                conn.execute(text("DELETE FROM users WHERE id = :id"), {"id": user.id})
+            assert _decks(impl, client, token) == (200 if impl == "graphql" else 401, "UNAUTHENTICATED")
+            if impl != "graphql":
+                me = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+                assert me.status_code == 401 and me.json()["code"] == "UNAUTHENTICATED"
+    finally:
+        service.close()
+
+
+def test_known_users_are_trusted_for_the_ttl_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flashcards import knownusers
+
+    clock = [100.0]
+    monkeypatch.setattr(knownusers, "monotonic", lambda: clock[0])
+    known = knownusers.KnownUsers(5.0)
+    assert not known.fresh(7)
+    known.saw(7)
+    assert known.fresh(7)
+    clock[0] += 5.1
+    assert not known.fresh(7)
+    never = knownusers.KnownUsers(0.0)
+    never.saw(7)
+    assert not never.fresh(7)

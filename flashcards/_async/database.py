@@ -41,6 +41,7 @@ class Database:
                 pool_size=settings.pool_size,
                 max_overflow=settings.pool_max_overflow,
                 pool_timeout=settings.pool_timeout_s,
+                pool_pre_ping=settings.pool_pre_ping,
             )
         self.engine: AsyncEngine = create_async_engine(driver_url(settings.dsn, ASYNC_DRIVERS), **options)
         if self.backend == "sqlite":

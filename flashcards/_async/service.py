@@ -25,6 +25,7 @@ from flashcards._async.upstream import UpstreamClient
 from flashcards.chat import ChatEvent, upstream_messages
 from flashcards.errors import Conflict, NotFound, RateLimited, Unauthenticated, UpstreamFailed
 from flashcards.events import CLOSED, KEEPALIVE, Event, EventBus, Subscriber
+from flashcards.knownusers import KnownUsers
 from flashcards.models import (
     CardIn,
     CardOut,
@@ -78,6 +79,7 @@ class Service:
         self.config = config_document(settings)
         self.chat_slots = ChatSlots(settings.max_chats_per_user)
         self.login_limiter = LoginLimiter(settings.login_rate_per_minute, settings.login_client_rate_per_minute)
+        self.known_users = KnownUsers(settings.user_check_ttl_s)
 
     async def start_feed(self) -> None:
         """In each worker process, before it serves streams (PostgreSQL: its LISTEN connection).
@@ -141,6 +143,17 @@ class Service:
     def authenticate(self, authorization: str | None) -> int:
         """`Authorization` header value → user id (no I/O: the token is signed)."""
         return security.verify_token(self.settings, security.bearer_token(authorization))
+
+    async def authenticate_user(self, authorization: str | None) -> int:
+        """`authenticate`, and the token's user still exists (knownusers.py: asked at most once
+        per `user_check_ttl_s`); a deleted user's token is a 401 like an invalid one."""
+        user_id = self.authenticate(authorization)
+        if not self.known_users.fresh(user_id):
+            async with self.db.connect() as conn:
+                if (await conn.execute(q.select_user(user_id))).first() is None:
+                    raise Unauthenticated("The token's user no longer exists.")
+            self.known_users.saw(user_id)
+        return user_id
 
     async def me(self, user_id: int) -> UserOut:
         async with self.db.connect() as conn:

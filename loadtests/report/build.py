@@ -35,14 +35,20 @@ def _sections(built: Section | list[Section] | None) -> list[Section]:
 def head_section(doc: dict[str, Any], found: list[verdict_engine.Verdict]) -> Section:
     env = doc.get("environment", {}).get("machine", {})
     settings = doc.get("settings", {})
+    stopped = doc.get("interrupted") or {}
+    span = f"{doc.get('started_at')} – {doc.get('finished_at')}" if doc.get("status") != "interrupted" \
+        else f"from {doc.get('started_at')} until it was interrupted at {stopped.get('at', '?')}"
     blocks: list[str | Table | Path] = [
         f"Profile **{doc.get('profile')}**, {settings.get('repetitions', 1)} repetition(s) per cell, "
-        f"measured {doc.get('started_at')} – {doc.get('finished_at')} on {env.get('cpu_model', '?')} "
+        f"measured {span} on {env.get('cpu_model', '?')} "
         f"({env.get('cores', '?')} cores, {fmt((env.get('memory_bytes') or 0) / 2**30, 0)} GiB, {env.get('virtualization', '?')}); "
         f"server pinned to CPUs {settings.get('server_cpus')}, load generators to {settings.get('client_cpus')}. "
         f"Commit `{(doc.get('environment', {}).get('git') or {}).get('commit', '?')}`."]
     blocks += summary_blocks(doc, found)
-    return Section(f"stackbench report — run {doc.get('run_id')}", level=1, blocks=blocks)
+    title = f"stackbench report — run {doc.get('run_id')}"
+    if doc.get("status") == "interrupted":
+        title += " (partial: interrupted)"
+    return Section(title, level=1, blocks=blocks)
 
 
 def summary_blocks(doc: dict[str, Any], found: list[verdict_engine.Verdict],
@@ -55,6 +61,13 @@ def summary_blocks(doc: dict[str, Any], found: list[verdict_engine.Verdict],
         cells[c.status] = cells.get(c.status, 0) + 1
     cell_text = ", ".join(f"{n} {status}" for status, n in sorted(cells.items())) or "none"
     lines = [f"**Summary.** {len(found)} claims judged; cells measured: {cell_text}."]
+    if run.partial and run.interrupted is not None:
+        stop = run.interrupted
+        lines.insert(0, f"**Partial results: this run was interrupted** ({stop.reason.splitlines()[0][:200]}, at "
+                        f"{stop.at}{', while measuring ' + stop.in_flight if stop.in_flight else ''}); "
+                        f"{stop.completed_cells} cells completed, the planned cells after them and the closing "
+                        "checks (micro-benchmarks, reliability suites) are missing, so verdicts that need them "
+                        "read not measured.")
     if (ceiling := driver_ceiling(run)) is not None:
         lines.append(f"The load generator's ceiling in this run: {fmt(ceiling)} req/s (cells above a third of it "
                      "are flagged client-bound).")
@@ -62,7 +75,7 @@ def summary_blocks(doc: dict[str, Any], found: list[verdict_engine.Verdict],
         reference = json.loads(committed.read_text())
         if reference.get("run_id") != doc.get("run_id"):
             lines.append(calibration_sentence(calibration(doc, reference)))
-    if interrupted := [c.id for c in run.cells if c.status == "interrupted"]:
+    if not run.partial and (interrupted := [c.id for c in run.cells if c.status == "interrupted"]):
         lines.append(f"**This run was interrupted** (in {', '.join(interrupted)}): later cells are missing.")
     table = Table(["status", "claims"], [[status, str(n)] for status, n in tally(found).items()])
     return [" ".join(lines), table]
@@ -85,8 +98,12 @@ def build(doc: dict[str, Any], out: Path,
 
 
 def write_report(results: Path, out: Path | None = None) -> Path:
-    doc = json.loads(Path(results).read_text())
-    out = out or Path("reports") / str(doc.get("run_id", "run"))
+    """report.md, report.html, charts and verdicts.json in `out`, by default beside the results
+    JSON (its run directory, git-ignored under reports/runs/, where the run's other files are);
+    a run directory is accepted for its results.json."""
+    results = Path(results) / "results.json" if Path(results).is_dir() else Path(results)
+    doc = json.loads(results.read_text())
+    out = out or results.parent
     out.mkdir(parents=True, exist_ok=True)
     if (charts := out / "charts").exists():
         shutil.rmtree(charts)

@@ -41,9 +41,12 @@ def reliability_section(doc: dict[str, Any], charts_dir: Path | None = None) -> 
     if rows:
         blocks.append(Table(["stack", "sample", "acknowledged", "stored", "in flight at cutoff", "none lost"], rows))
     checks = doc.get("checks") or {}
-    named = {k: v for k, v in checks.items() if k != "reliability"}
+    named = {k: v for k, v in checks.items() if k not in ("reliability", "logs")}
+    logs = checks.get("logs") or {}
     if named:
-        blocks.append(Table(["check (test suite, same run)", "result"], [[k, str(v)] for k, v in sorted(named.items())]))
+        blocks.append(Table(["check (test suite, same run)", "result"],
+                            [[k, f"**{v}** (output: `{logs[k]}` beside results.json)" if k in logs else str(v)]
+                             for k, v in sorted(named.items())]))
     rel = checks.get("reliability")
     if isinstance(rel, dict):
         blocks += _reliability_suites(rel)
@@ -53,8 +56,8 @@ def reliability_section(doc: dict[str, Any], charts_dir: Path | None = None) -> 
 def _reliability_suites(rel: dict[str, Any]) -> list[str | Table | Path]:
     """The reliability suites (loadtests/reliability.py): one pytest run, counted from its JUnit XML."""
     if rel.get("status") == "error" or not rel.get("suites"):
-        return [f"Reliability suites: **could not run** (pytest exit code {rel.get('returncode')}); "
-                "see `checks.reliability.output_tail` in the results."]
+        where = f"`{rel['output']}` beside results.json" if rel.get("output") else "`checks.reliability.output_tail` in the results"
+        return [f"Reliability suites: **could not run** (pytest exit code {rel.get('returncode')}); see {where}."]
     t = rel.get("totals") or {}
     found = rel.get("server_errors_found", 0)
     out: list[str | Table | Path] = [
@@ -69,10 +72,23 @@ def _reliability_suites(rel: dict[str, Any]) -> list[str | Table | Path]:
     rows.append(["total", "", fmt(t.get("tests")), fmt(t.get("passed")), fmt(t.get("failed")),
                  fmt(t.get("skipped")), fmt(float(t.get("seconds") or 0), 1)])
     out.append(Table(["reliability suite", "path", "tests", "passed", "failed", "skipped", "seconds"], rows))
-    if failures := rel.get("failures"):
+    if details := rel.get("failure_details"):
+        out.append(Table(["failed test", "why (pytest's message)"],
+                         [[f"`{d.get('test')}`", _cell_text(d.get("why") or "")] for d in details[:10]]))
+        more = int(t.get("failed") or len(details)) - min(len(details), 10)
+        out.append((f"{more} more failed. " if more > 0 else "")
+                   + (f"Every failure in full (traceback, captured output): `{rel['junit']}` (JUnit XML) and "
+                      f"`{rel.get('output')}`, beside results.json." if rel.get("junit") else ""))
+    elif failures := rel.get("failures"):
         out.append("Failed: " + ", ".join(f"`{f}`" for f in failures[:10])
                    + (f" and {len(failures) - 10} more" if len(failures) > 10 else "") + ".")
     return out
+
+
+def _cell_text(text: str) -> str:
+    """One table cell of free text: one line, no backticks to open code spans (the table
+    escapes pipes itself)."""
+    return " ".join(text.split()).replace("`", "'")[:300]
 
 
 def floors_section(doc: dict[str, Any], charts_dir: Path | None = None) -> Section:

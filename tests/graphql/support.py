@@ -277,7 +277,7 @@ class InProcessDriver(HttpMixin):
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         holder = self.app.holder
         ctx = Context(holder.service, holder.config, None, long_lived=True)
-        ctx.sign_in(f"Bearer {token}")
+        await ctx.sign_in(f"Bearer {token}")
         source = await self.app.schema.subscribe(
             query, variable_values=variables, context_value=ctx
         )

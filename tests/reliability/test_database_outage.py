@@ -132,3 +132,55 @@ def test_outage_gives_503_fast_and_recovers(impl: str, own_postgres: tuple[Path,
         else:
             pytest.fail(f"{impl} did not recover within 15 s: {answers}")
         assert _ok(impl, timed(read_card)), "recovered once, then failed again"
+
+
+def test_first_request_after_a_restart_succeeds_in_every_app(own_postgres: tuple[Path, str]) -> None:
+    """The database restarts while the apps hold pooled connections and no request comes in: the
+    next request must not fail on a dead connection (it did, once per process, before the pool
+    pinged its connections at checkout: `Settings.pool_pre_ping`)."""
+    data, dsn = own_postgres
+    settings = make_settings(dsn, pool_timeout_s=3.0)
+    token = _seed(settings)
+    headers = {"Authorization": f"Bearer {token}"}
+    impls = ["rest", "flask", "graphql"]
+    clients = {impl: _client(impl, settings) for impl in impls}
+
+    def read_card(impl: str) -> httpx.Response:
+        client = clients[impl]
+        if impl == "graphql":
+            return client.post("/graphql", content=CARD_QUERY, headers={**headers, "content-type": "application/json"})
+        return client.get("/api/cards/1", headers=headers)
+
+    try:
+        for client in clients.values():
+            client.__enter__()
+        assert all(_ok(impl, read_card(impl)) for impl in impls)  # every pool now holds a connection
+        postgres.stop(data)
+        postgres.start(data, database="outage")
+        first = {impl: read_card(impl) for impl in impls}
+        assert {impl: _ok(impl, r) for impl, r in first.items()} == dict.fromkeys(impls, True), \
+            {impl: r.text[:200] for impl, r in first.items()}
+    finally:
+        for client in clients.values():
+            client.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("error", ["AdminShutdownError", "CannotConnectNowError", "TooManyConnectionsError",
+                                   "ConnectionDoesNotExistError"])
+def test_database_going_away_is_unavailable_not_a_bug(error: str) -> None:
+    """asyncpg's errors while PostgreSQL shuts down or refuses new connections are not
+    OperationalErrors (they were 500s); their SQLSTATE says unavailable. A real bug stays one."""
+    import asyncpg.exceptions
+    import psycopg.errors
+    from sqlalchemy.exc import DBAPIError
+
+    from flashcards.web import database_unavailable
+
+    orig = getattr(asyncpg.exceptions, error)("the database system is shutting down")
+    assert database_unavailable(DBAPIError("SELECT 1", None, orig)) is not None
+    pg = {"AdminShutdownError": psycopg.errors.AdminShutdown, "CannotConnectNowError": psycopg.errors.CannotConnectNow,
+          "TooManyConnectionsError": psycopg.errors.TooManyConnections,
+          "ConnectionDoesNotExistError": psycopg.errors.ConnectionDoesNotExist}[error]
+    assert database_unavailable(DBAPIError("SELECT 1", None, pg("gone"))) is not None
+    syntax = DBAPIError("SELEC 1", None, asyncpg.exceptions.PostgresSyntaxError("syntax error"))
+    assert database_unavailable(syntax) is None

@@ -63,6 +63,41 @@ def test_report_renders_the_reliability_summary(tmp_path: Path) -> None:
     assert suites.rows[-1] == ["total", "", "7", "4", "2", "1", "7.1"]
     text = " ".join(b for b in section.blocks if isinstance(b, str))
     assert "2 bad inputs tried, 2 faults injected, **1** server errors (5xx) found" in text
-    assert "test_hostile_requests_below_500[rest]" in text
+    assert any("test_hostile_requests_below_500[rest]" in row[0] for row in tables[2].rows)  # failed tests, with why
     broken = reliability_section({"cells": [], "checks": {"reliability": {"status": "error", "returncode": 4, "suites": {}}}})
     assert any("could not run" in b for b in broken.blocks if isinstance(b, str))
+
+
+def test_failures_say_which_test_failed_and_why(tmp_path: Path) -> None:
+    xml = tmp_path / "junit.xml"
+    xml.write_text(JUNIT.replace('trace</failure></testcase>\n <testcase classname="tests.reliability.test_database_outage"',
+                                 'trace line\nE   assert 500 == 200</failure><system-out>POST /api/decks -> 500</system-out>'
+                                 '</testcase>\n <testcase classname="tests.reliability.test_database_outage"'))
+    details = summarize_junit(xml)["failure_details"]
+    assert [d["test"] for d in details] == summarize_junit(xml)["failures"]
+    assert details[0]["why"] == "AssertionError: rest: 500 for b'POST /api/decks'"
+    assert "assert 500 == 200" in details[0]["trace_tail"] and "POST /api/decks -> 500" in details[0]["trace_tail"]
+    rel = {**summarize_junit(xml), "status": "failed", "junit": "reliability-junit.xml", "output": "reliability-output.txt"}
+    section = reliability_section({"cells": [], "checks": {"reliability": rel}})
+    failed = next(b for b in section.blocks if isinstance(b, Table) and b.header[0] == "failed test")
+    assert failed.rows[0] == ["`tests/reliability/test_raw_http_fuzz.py::test_hostile_requests_below_500[rest]`",
+                              "AssertionError: rest: 500 for b'POST /api/decks'"]
+    assert any("`reliability-junit.xml` (JUnit XML)" in b for b in section.blocks if isinstance(b, str))
+
+
+def test_a_real_failing_suite_keeps_its_junit_and_output_beside_the_run(tmp_path: Path) -> None:
+    """A pytest subprocess over a suite with one failing test: the summary names the test and
+    its assertion, and the JUnit XML and the output stay in the run's directory."""
+    from loadtests.reliability import JUNIT_NAME, OUTPUT_NAME, failure_lines, run_reliability_checks
+
+    suite = tmp_path / "repo" / "tests" / "reliability"
+    suite.mkdir(parents=True)
+    (suite / "test_probe.py").write_text(
+        "def test_fine():\n    assert True\n\n"
+        "def test_outage_answer():\n    status = 500\n    assert status == 503, f'GET /decks gave {status}'\n")
+    run_dir = tmp_path / "run"
+    summary = run_reliability_checks(tmp_path / "repo", keep_dir=run_dir)
+    assert summary["status"] == "failed" and summary["totals"]["failed"] == 1
+    assert summary["junit"] == JUNIT_NAME and (run_dir / JUNIT_NAME).exists() and (run_dir / OUTPUT_NAME).exists()
+    [line] = failure_lines(summary)
+    assert line.startswith("tests/reliability/test_probe.py::test_outage_answer: ") and "GET /decks gave 500" in line

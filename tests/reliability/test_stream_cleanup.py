@@ -10,11 +10,26 @@ import pytest
 
 from flashcards import security
 from flashcards._sync.database import Database
+from flashcards.settings import Settings
 from impl_rest import create_app
 from tests.graphql.support import ServerThread
 from tests.support import make_settings
 
 STREAMS = 50
+
+
+def _schema_and_user(settings: Settings) -> None:
+    """The schema and user 1, whose token the streams use (a token's user must exist)."""
+    from flashcards._sync.service import Service
+
+    db = Database(settings)
+    db.create_schema()
+    db.dispose()
+    service = Service(settings)
+    try:
+        assert service.register({"username": "streamer", "display_name": "S", "password": "password1"}).id == 1
+    finally:
+        service.close()
 
 
 async def _open_stream(port: int, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -31,9 +46,7 @@ async def _open_stream(port: int, token: str) -> tuple[asyncio.StreamReader, asy
 
 async def test_dropped_sse_clients_free_subscription_and_tasks(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'streams.sqlite3'}", max_streams_per_user=STREAMS)
-    db = Database(settings)
-    db.create_schema()
-    db.dispose()
+    _schema_and_user(settings)
     app = create_app(settings)
     server = ServerThread(app).start()  # type: ignore[arg-type]
     try:
@@ -62,9 +75,7 @@ async def test_dropped_sse_clients_free_subscription_and_tasks(tmp_path: Path) -
 @pytest.mark.parametrize("header", [True, False])
 async def test_resume_with_last_event_id_replays_missed_events(tmp_path: Path, header: bool) -> None:
     settings = make_settings(f"sqlite:///{tmp_path / 'resume.sqlite3'}")
-    db = Database(settings)
-    db.create_schema()
-    db.dispose()
+    _schema_and_user(settings)
     app = create_app(settings)
     server = ServerThread(app).start()  # type: ignore[arg-type]
     try:
