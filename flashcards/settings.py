@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     upstream_first_token_timeout_s: float = 15.0
     upstream_read_timeout_s: float = 15.0
     upstream_max_connections: int = 2000
+    # The whole answer of one tutor chat (then an `error` event, the partial answer stored
+    # `failed`): with the read timeout as the idle limit between tokens, no upstream holds a
+    # worker longer than chat_deadline_s + upstream_read_timeout_s (flashcards/_async/upstream.py).
+    chat_deadline_s: float = Field(default=120.0, gt=0)
 
     event_queue_size: int = Field(default=256, ge=1)
     event_history_size: int = Field(default=1024, ge=1)
