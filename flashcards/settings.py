@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def chat_stale_after_s(self) -> float:
+        """An answer still `streaming` this long after it began has no live worker: longer than
+        any chat may run (connect + deadline + one idle timeout), with a minute to spare."""
+        return self.upstream_connect_timeout_s + self.chat_deadline_s + self.upstream_read_timeout_s + 60
+
+    @property
     def backend(self) -> Literal["postgresql", "sqlite"]:
         return "sqlite" if self.dsn.startswith("sqlite") else "postgresql"
 

@@ -13,10 +13,9 @@ anything, so a stream ends at most one idle timeout past either limit.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
-
-import time
 
 import httpx
 import orjson

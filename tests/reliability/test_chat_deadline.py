@@ -2,24 +2,30 @@
 upstream simulator: an upstream that stalls mid-answer is cut by the idle timeout, one that
 trickles a token at a time under the idle timeout is cut by the answer's deadline. Either way
 the client gets a terminal `error` frame (`UPSTREAM_FAILED` and why), the worker is free again
-within the bound (deadline + idle timeout), and the partial answer is stored `failed`."""
+within the bound (deadline + idle timeout), and the partial answer is stored `failed`. Answers
+a dead worker left `streaming` end `failed` too (the service, so every app)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from sqlalchemy import select
 
 import impl_flask_baseline
 import impl_graphql
 import impl_rest
+from flashcards import statements as q
 from flashcards._sync.database import Database
+from flashcards._sync.service import Service as SyncService
 from flashcards.settings import Settings
+from flashcards.tables import chat_messages
 from tests.graphql.support import InProcessDriver
 from tests.support import make_settings
 from upstream_sim.chunks import answer_text
@@ -124,3 +130,39 @@ async def test_a_slow_upstream_ends_the_chat_with_an_error_frame(
     assert (error["message"]["content"], error["message"]["status"]) == (partial, "failed")
     # never longer than the limit plus one idle timeout (and the app's own start-up)
     assert limit_s <= elapsed < limit_s + IDLE_S + 2.0, elapsed
+
+
+def _stored_answers(svc: SyncService, user_id: int) -> dict[int, str]:
+    with svc.db.connect() as conn:
+        rows = conn.execute(select(chat_messages.c.id, chat_messages.c.status)
+                            .where(chat_messages.c.user_id == user_id, chat_messages.c.role == "assistant")).all()  # fmt: skip
+    return {r.id: r.status for r in rows}
+
+
+def test_answers_left_streaming_by_a_dead_worker_end_failed(tmp_path: Path, upstream: SimulatorHandle) -> None:
+    """Workers killed mid-answer leave `streaming` rows nothing will ever end: past the longest a
+    chat may run they read as `failed`, and the next process's first chat marks them all."""
+    settings = _settings(tmp_path, upstream)
+    svc = SyncService(settings)
+    try:
+        for name in ("alice", "bobby"):
+            svc.register({"username": name, "display_name": name, "password": "correct horse"})
+        now = datetime.now(UTC)
+        long_ago = now - timedelta(seconds=settings.chat_stale_after_s + 1)
+        with svc.db.begin() as conn:  # what a killed worker leaves behind
+            dead = {u: conn.execute(q.insert_chat_message(u, "assistant", "half an", "streaming", long_ago)).one().id
+                    for u in (1, 2)}  # fmt: skip
+            live = conn.execute(q.insert_chat_message(1, "assistant", "still", "streaming", now)).one().id
+        statuses = {m.id: m.status for m in svc.chat_history(1).items}
+        assert (statuses[dead[1]], statuses[live]) == ("failed", "streaming")  # a live answer is left alone
+        assert _stored_answers(svc, 1) == {dead[1]: "failed", live: "streaming"}
+        assert _stored_answers(svc, 2) == {dead[2]: "streaming"}  # not read yet
+    finally:
+        svc.close()
+    restarted = SyncService(settings)  # a new worker process: its first chat sweeps every user
+    try:
+        events = list(restarted.chat(1, {"message": "explain SM-2"}))
+        assert events[-1].type == "done"
+        assert _stored_answers(restarted, 2) == {dead[2]: "failed"}
+    finally:
+        restarted.close()
