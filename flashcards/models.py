@@ -8,10 +8,13 @@ bad value raises `InvalidInput` whichever adapter (or test) called them.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -19,6 +22,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 
 from flashcards.errors import InvalidInput
 
@@ -35,13 +39,38 @@ CURSOR_MAX = 200
 # PostgreSQL text cannot hold NUL; refusing it here keeps both backends identical.
 NO_NUL = r"^[^\x00]*$"
 
+LINE_BREAKS = frozenset("\t\n\r")  # the only control characters multi-line text may hold
+
+
+def _text_rule(*, multiline: bool, required: bool) -> AfterValidator:
+    """Text people read (issue 19, finding 7: titles made of spaces, zero-width or control
+    characters were stored): control characters are refused (tab and line breaks allowed in
+    multi-line text), and required text must contain a visible character, i.e. one that is
+    not a space, separator, control, format (zero-width) or lone combining mark."""
+
+    def check(value: str) -> str:
+        allowed = LINE_BREAKS if multiline else frozenset()
+        if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+            raise PydanticCustomError("string_control_characters", "String should not contain control characters")
+        if required and not any(unicodedata.category(c)[0] not in "CZM" for c in value):
+            raise PydanticCustomError("string_not_visible", "String should contain a visible character")
+        return value
+
+    return AfterValidator(check)
+
+
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
-DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=DISPLAY_NAME_MAX, pattern=NO_NUL)]
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=DISPLAY_NAME_MAX, pattern=NO_NUL),
+                        _text_rule(multiline=False, required=True)]  # fmt: skip
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
-DeckTitle = Annotated[str, StringConstraints(min_length=1, max_length=DECK_TITLE_MAX, pattern=NO_NUL)]
-DeckDescription = Annotated[str, StringConstraints(max_length=DECK_DESCRIPTION_MAX, pattern=NO_NUL)]
-CardSide = Annotated[str, StringConstraints(min_length=1, max_length=CARD_SIDE_MAX, pattern=NO_NUL)]
-ChatText = Annotated[str, StringConstraints(min_length=1, max_length=CHAT_MESSAGE_MAX, pattern=NO_NUL)]
+DeckTitle = Annotated[str, StringConstraints(min_length=1, max_length=DECK_TITLE_MAX, pattern=NO_NUL),
+                      _text_rule(multiline=False, required=True)]  # fmt: skip
+DeckDescription = Annotated[str, StringConstraints(max_length=DECK_DESCRIPTION_MAX, pattern=NO_NUL),
+                            _text_rule(multiline=True, required=False)]  # fmt: skip
+CardSide = Annotated[str, StringConstraints(min_length=1, max_length=CARD_SIDE_MAX, pattern=NO_NUL),
+                     _text_rule(multiline=True, required=True)]  # fmt: skip
+ChatText = Annotated[str, StringConstraints(min_length=1, max_length=CHAT_MESSAGE_MAX, pattern=NO_NUL),
+                     _text_rule(multiline=True, required=True)]  # fmt: skip
 
 
 def _integral_number(value: Any) -> Any:
@@ -58,6 +87,18 @@ Grade = Annotated[
 PageLimit = Annotated[int, Field(ge=1, le=PAGE_MAX)]
 ID_MAX = 2**63 - 1  # BIGINT: a larger id could never exist, so it is invalid, not unknown
 ResourceId = Annotated[int, Field(ge=1, le=ID_MAX)]
+# An id given as text (a path segment, a GraphQL `ID`) in canonical decimal only (issue 19,
+# finding 7): `10481.0`, `+10481`, `010481`, `1_0481`, ` 5` or Unicode digits are not 10481.
+CANONICAL_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def canonical_integer(value: Any) -> Any:
+    if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
+        raise PydanticCustomError("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+    return value
+
+
+TextId = Annotated[int, BeforeValidator(canonical_integer), Field(ge=1, le=ID_MAX)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=CURSOR_MAX, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
