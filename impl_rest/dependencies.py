@@ -30,6 +30,6 @@ async def current_user(request: Request, service: ServiceDep) -> int:
 
 CurrentUser = Annotated[int, Depends(current_user)]
 # canonical decimal only (no `+5`, `05`, `5.0`): flashcards.models.TextId, as Flask and GraphQL
-DeckId = Annotated[int, BeforeValidator(canonical_integer), Path(ge=1, le=ID_MAX, description="A deck's id")]
-CardId = Annotated[int, BeforeValidator(canonical_integer), Path(ge=1, le=ID_MAX, description="A card's id")]
+DeckId = Annotated[int, Path(ge=1, le=ID_MAX, description="A deck's id"), BeforeValidator(canonical_integer)]
+CardId = Annotated[int, Path(ge=1, le=ID_MAX, description="A card's id"), BeforeValidator(canonical_integer)]
 PageQuery = Annotated[PageIn, Query()]
