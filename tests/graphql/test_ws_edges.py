@@ -1,6 +1,7 @@
 """graphql-transport-ws edges (issue 19, finding 8), over a real server: the HTTP body limit
-holds for socket messages too (a 4 MB query ran), and a query that does not parse gets an
-`error` frame with the reason, not a bare `complete`."""
+holds for socket messages too (a 4 MB query ran), and a query that does not parse is refused
+with its reason — Strawberry's own answer, close 4400 and the syntax error — not a bare
+`complete` (Strawberry's ParserCache raised out of `subscribe`)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,14 @@ async def test_a_message_at_the_limit_is_served(server: ServerThread, over_serve
 
 
 @pytest.mark.parametrize("query", ["subscription { events { id }", "subscription {{{", "query { nope("])
-async def test_a_query_that_does_not_parse_gets_an_error_frame(
+async def test_a_query_that_does_not_parse_is_refused_with_the_reason(
     server: ServerThread, over_server: ServerDriver, query: str
 ) -> None:
     token = await register(over_server, f"wssyntax{len(query)}")
     async with WsClient.connect(server.ws_url, token) as ws:
         await ws.send({"id": "7", "type": "subscribe", "payload": {"query": query}})
-        message = await ws.recv()
-        assert (message["id"], message["type"]) == ("7", "error"), message
-        assert "Syntax Error" in message["payload"][0]["message"]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            message = await ws.recv(within=5)
+            pytest.fail(f"answered {message} instead of refusing")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert closed.value.rcvd.reason.startswith("Syntax Error")
