@@ -3,6 +3,8 @@
 * A client that goes away: the next keep-alive write fails, the stream ends and its slot (a
   thread, and one of the user's `max_streams_per_user`) is free again within a couple of
   `sse_keepalive_s` ticks, on gunicorn gthread, gunicorn gevent and waitress.
+* The same for a tutor chat: the next token's write fails, the relay closes its upstream stream
+  (the real simulator sees the client go) and the user's chat slot is free.
 * The thread counts: with one user holding every stream the caps allow, another request still
   finds a thread at once (gthread and waitress run `2 × CPU + max_streams + max_chats` threads).
 """
@@ -22,6 +24,7 @@ from flashcards.settings import Settings
 from loadtests.servers import RunningServer, ServerSpec, held_streams_per_user
 from loadtests.stacks import APPS, HEALTH
 from tests.support import FAST_HASH, make_settings
+from upstream_sim.server import SimulatorHandle, running_simulator
 
 KEEPALIVE_S = 0.2
 SERVERS = ["gunicorn-gthread", "gunicorn-gevent", "waitress"]
@@ -117,3 +120,44 @@ def test_one_users_streams_never_take_the_last_thread(server: str, dsn: str) -> 
         finally:
             for sock in streams:
                 sock.close()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[SimulatorHandle]:
+    with running_simulator(ttft_ms=5, inter_token_ms=1, tokens=12) as sim:
+        yield sim
+
+
+def _open_chat(port: int, token: str, message: str) -> tuple[socket.socket, bytes]:
+    body = f'{{"message": "{message}"}}'.encode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(f"POST /api/chat HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+    received = b""
+    while b"event: token" not in received and b"429" not in received[:20]:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        received += chunk
+    return sock, received.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_gone_chat_client_frees_the_upstream_and_its_slot(server: str, dsn: str, upstream: SimulatorHandle) -> None:
+    with _server(server, dsn, max_chats_per_user=1, upstream_url=upstream.url) as running:
+        token = _token(running.url)
+        before = upstream.stats()
+        # 600 tokens 20 ms apart: twelve seconds of answer, of which the client reads one token
+        sock, status = _open_chat(running.spec.port, token, "[[inter_token_ms:20 tokens:600]] tell me all")
+        assert status == b"HTTP/1.1 200 OK", status
+        sock.close()
+        gone = time.monotonic()
+        while True:
+            stats = upstream.stats()
+            if stats["streams_active"] == 0 and stats["client_disconnects"] > before["client_disconnects"]:
+                break
+            assert time.monotonic() - gone < 5, f"{server}: the relay still holds its upstream stream: {stats}"
+            time.sleep(0.05)
+        again, status = _open_chat(running.spec.port, token, "[[tokens:2]] hello")
+        again.close()
+        assert status == b"HTTP/1.1 200 OK", status  # the chat slot came back
