@@ -22,8 +22,8 @@ from flashcards.settings import Settings
 from tests.reliability.test_app_protections import IMPLS, App, Outcome, _fresh
 from tests.support import make_settings, postgres_dsn
 
-NOT_VISIBLE = "string_not_visible"
-CONTROL = "string_control_characters"
+# the rules are patterns (the contracts publish them): one error type for both
+NOT_VISIBLE = CONTROL = "string_pattern_mismatch"
 BAD = "BAD_USER_INPUT"
 
 # case: (field, value, expected (accepted, code, fields))
