@@ -8,6 +8,7 @@ bad value raises `InvalidInput` whichever adapter (or test) called them.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -19,6 +20,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 
 from flashcards.errors import InvalidInput
 
@@ -35,13 +37,28 @@ CURSOR_MAX = 200
 # PostgreSQL text cannot hold NUL; refusing it here keeps both backends identical.
 NO_NUL = r"^[^\x00]*$"
 
+# Text people read (issue 19, finding 7: titles made of spaces, zero-width or control characters
+# were stored): no control characters (multi-line text may hold tab, CR and LF), and required
+# text holds at least one character that is not a space, separator, control, zero-width/format
+# character or combining mark. Patterns, not validators, so the published contracts say it too
+# (escapes every engine reads alike: pydantic's Rust regex, Python's re, ECMA-262).
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+_CONTROL_BUT_LINE_BREAKS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_INVISIBLE = (
+    r"\x00-\x20\x7f-\xa0\xad\u0300-\u036f\u061c\u115f\u1160\u1680\u17b4\u17b5\u180b-\u180f"
+    r"\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\u3164\ufe00-\ufe0f\ufeff\uffa0"
+)
+LINE_TEXT = rf"^[^{_CONTROL}]*[^{_INVISIBLE}][^{_CONTROL}]*$"
+MULTILINE_TEXT = rf"^[^{_CONTROL_BUT_LINE_BREAKS}]*[^{_INVISIBLE}][^{_CONTROL_BUT_LINE_BREAKS}]*$"
+MULTILINE_TEXT_OR_EMPTY = rf"^[^{_CONTROL_BUT_LINE_BREAKS}]*$"
+
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
-DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=DISPLAY_NAME_MAX, pattern=NO_NUL)]
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=DISPLAY_NAME_MAX, pattern=LINE_TEXT)]
 Password = Annotated[str, StringConstraints(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
-DeckTitle = Annotated[str, StringConstraints(min_length=1, max_length=DECK_TITLE_MAX, pattern=NO_NUL)]
-DeckDescription = Annotated[str, StringConstraints(max_length=DECK_DESCRIPTION_MAX, pattern=NO_NUL)]
-CardSide = Annotated[str, StringConstraints(min_length=1, max_length=CARD_SIDE_MAX, pattern=NO_NUL)]
-ChatText = Annotated[str, StringConstraints(min_length=1, max_length=CHAT_MESSAGE_MAX, pattern=NO_NUL)]
+DeckTitle = Annotated[str, StringConstraints(min_length=1, max_length=DECK_TITLE_MAX, pattern=LINE_TEXT)]
+DeckDescription = Annotated[str, StringConstraints(max_length=DECK_DESCRIPTION_MAX, pattern=MULTILINE_TEXT_OR_EMPTY)]
+CardSide = Annotated[str, StringConstraints(min_length=1, max_length=CARD_SIDE_MAX, pattern=MULTILINE_TEXT)]
+ChatText = Annotated[str, StringConstraints(min_length=1, max_length=CHAT_MESSAGE_MAX, pattern=MULTILINE_TEXT)]
 
 
 def _integral_number(value: Any) -> Any:
@@ -58,6 +75,18 @@ Grade = Annotated[
 PageLimit = Annotated[int, Field(ge=1, le=PAGE_MAX)]
 ID_MAX = 2**63 - 1  # BIGINT: a larger id could never exist, so it is invalid, not unknown
 ResourceId = Annotated[int, Field(ge=1, le=ID_MAX)]
+# An id given as text (a path segment, a GraphQL `ID`) in canonical decimal only (issue 19,
+# finding 7): `10481.0`, `+10481`, `010481`, `1_0481`, ` 5` or Unicode digits are not 10481.
+CANONICAL_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def canonical_integer(value: Any) -> Any:
+    if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
+        raise PydanticCustomError("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+    return value
+
+
+TextId = Annotated[int, BeforeValidator(canonical_integer), Field(ge=1, le=ID_MAX)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=CURSOR_MAX, pattern=r"^[A-Za-z0-9_-]+$")]
 
 

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     upstream_first_token_timeout_s: float = 15.0
     upstream_read_timeout_s: float = 15.0
     upstream_max_connections: int = 2000
+    # The whole answer of one tutor chat (then an `error` event, the partial answer stored
+    # `failed`): with the read timeout as the idle limit between tokens, no upstream holds a
+    # worker longer than chat_deadline_s + upstream_read_timeout_s (flashcards/_async/upstream.py).
+    chat_deadline_s: float = Field(default=120.0, gt=0)
 
     event_queue_size: int = Field(default=256, ge=1)
     event_history_size: int = Field(default=1024, ge=1)
@@ -107,6 +111,12 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return self
+
+    @property
+    def chat_stale_after_s(self) -> float:
+        """An answer still `streaming` this long after it began has no live worker: longer than
+        any chat may run (connect + deadline + one idle timeout), with a minute to spare."""
+        return self.upstream_connect_timeout_s + self.chat_deadline_s + self.upstream_read_timeout_s + 60
 
     @property
     def backend(self) -> Literal["postgresql", "sqlite"]:

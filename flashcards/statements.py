@@ -364,6 +364,15 @@ def finish_chat_message(message_id: int, content: str, status: str) -> Update:
     )
 
 
+def fail_stale_chat_messages(started_before: datetime, user_id: int | None = None) -> Update:
+    """Answers still `streaming` that began before `started_before`: their worker died mid-answer
+    (killed, crashed), so nothing else will ever end them (issue 19, finding 4)."""
+    stale = and_(chat_messages.c.status == "streaming", chat_messages.c.created_at < started_before)
+    if user_id is not None:
+        stale = and_(stale, chat_messages.c.user_id == user_id)
+    return update(chat_messages).where(stale).values(status="failed")
+
+
 def select_chat_history(user_id: int, limit: int, before_id: int | None) -> Select[Any]:
     """Newest first."""
     stmt = select(*CHAT_COLUMNS).where(chat_messages.c.user_id == user_id)

@@ -36,7 +36,7 @@ from flashcards.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from flashcards.models import PageIn, ResourceId, field_errors, parse
+from flashcards.models import PageIn, TextId, field_errors, parse
 
 # ASGI, typed as the servers type it (the FastAPI app's edge middleware, the GraphQL app).
 Scope = MutableMapping[str, Any]
@@ -72,7 +72,7 @@ WS_POLICY_VIOLATION = 1008
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID"]
 # Where FastAPI puts a field; the contract names fields without it.
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
-_ID = TypeAdapter(ResourceId)
+_ID = TypeAdapter(TextId)
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -110,7 +110,9 @@ def unreadable_body() -> MalformedRequest:
 
 def unsupported_media_type(content_type: str | None) -> UnsupportedMediaType:
     return UnsupportedMediaType(
-        f"The request body must be application/json, not {content_type or 'untyped'}."
+        f"The request body must be application/json, not {content_type}."
+        if content_type
+        else "The request body must be application/json; the request has no Content-Type."
     )
 
 
@@ -137,16 +139,18 @@ def allowed_methods(methods: Iterable[str]) -> list[str]:
 
 def decode_body_early(content_type: str | None, body: bytes) -> Any:
     """Step 2, before authentication (FastAPI decodes JSON before it runs dependencies): a body
-    sent as JSON, or with no type at all, must parse (else 400). None when nothing was decoded."""
-    if body and (not content_type or is_json_media_type(content_type)):
+    sent as JSON must parse (else 400). None when nothing was decoded (an untyped body is not
+    JSON: step 4 refuses it, as FastAPI does)."""
+    if body and is_json_media_type(content_type):
         return decode_json(body)
     return None
 
 
 def check_media_type(content_type: str | None, body: bytes) -> None:
-    """Step 4, after authentication: a non-empty body with a non-JSON type → 415 (FastAPI hands
-    such a body to validation as bytes; its handler turns that into 415 before any 422)."""
-    if body and content_type and not is_json_media_type(content_type):
+    """Step 4, after authentication: a non-empty body that is not typed JSON → 415, also with no
+    Content-Type at all (FastAPI hands such a body to validation as bytes; its handler turns
+    that into 415 before any 422)."""
+    if body and not is_json_media_type(content_type):
         raise unsupported_media_type(content_type)
 
 

@@ -45,6 +45,7 @@ PATHS = frozenset({"/graphql", "/graphql/"})
 SUBSCRIPTION_PROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL)
 # A socket that never sends connection_init is closed (4408) after this long.
 CONNECTION_INIT_TIMEOUT = timedelta(seconds=10)
+WS_MESSAGE_TOO_BIG = 1009  # RFC 6455: a message too big to process
 
 
 def config_view(config: ConfigOut) -> Config:
@@ -197,6 +198,23 @@ def view_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _limit_messages(receive: Receive, send: Send, limit: int) -> Receive:
+    """The body limit for graphql-transport-ws too (issue 19, finding 8: a 4 MB query ran over
+    the socket): a message over `max_body_bytes` closes the connection with 1009 (too big)."""
+
+    async def limited() -> Message:
+        message = await receive()
+        if message["type"] == "websocket.receive":
+            text, data = message.get("text"), message.get("bytes")
+            size = len(text.encode()) if text is not None else len(data or b"")
+            if size > limit:
+                await send({"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG, "reason": "message too big"})
+                return {"type": "websocket.disconnect", "code": WS_MESSAGE_TOO_BIG}
+        return message
+
+    return limited
+
+
 class GraphQLApp:
     """ASGI 3 entry point: lifespan, two probes, and the GraphQL view."""
 
@@ -238,6 +256,8 @@ class GraphQLApp:
                 if limited is None:
                     return
                 receive = limited
+            elif kind == "websocket":
+                receive = _limit_messages(receive, send, self.max_body)
             try:
                 await self.view(scope, receive, send)
             except ClientDisconnect:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from strawberry.dataloader import DataLoader
@@ -189,7 +189,7 @@ def parse_id(value: object, field: str, along: tuple[type[BaseModel], object] | 
     id their bad fields are reported in the same error, as REST reports path, query and body
     fields together (the service validates them itself when the id is good).
     """
-    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and value[0] != "0" and len(value) <= 19:
         number = int(value)
         if 1 <= number <= MAX_ID:
             return number
@@ -197,11 +197,11 @@ def parse_id(value: object, field: str, along: tuple[type[BaseModel], object] | 
 
 
 def _reject_id(value: object, field: str, along: tuple[type[BaseModel], object] | None) -> int:
-    from pydantic import Field, TypeAdapter, ValidationError
+    from pydantic import TypeAdapter, ValidationError
 
-    from flashcards.models import field_errors
+    from flashcards.models import TextId, field_errors
 
-    adapter: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_ID)])
+    adapter: TypeAdapter[int] = TypeAdapter(TextId)  # the REST path ids' rule and words
     try:
         adapter.validate_python(value)
     except ValidationError as exc:

@@ -73,14 +73,30 @@ class _App(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+BEARER = "bearerAuth"
+
+
+# Operations that answer 401 need the bearer token, all but this one (its 401: wrong password).
+SIGN_IN = ("/api/auth/token", "post")
+
+
 def _document_problem(app: FastAPI) -> None:
-    """Register the Problem schema in components (responses reference it by $ref)."""
+    """Register the Problem schema in components (responses reference it by $ref), and the
+    bearer token as a security scheme on every operation that needs one (issue 19: external
+    contract tools could not tell which operations need auth). Documentation only: the token
+    is still read by `current_user`, with no extra dependency per request."""
     original = app.openapi
 
     def openapi() -> dict:  # type: ignore[type-arg]
         if app.openapi_schema is None:
             schema = original()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            components["securitySchemes"] = {BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            for path, operations in schema["paths"].items():
+                for method, operation in operations.items():
+                    if "401" in operation.get("responses", {}) and (path, method) != SIGN_IN:
+                        operation["security"] = [{BEARER: []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from pydantic import BeforeValidator
 
 from flashcards._async.service import Service
-from flashcards.models import ID_MAX, PageIn
+from flashcards.models import ID_MAX, PageIn, canonical_integer
 
 
 async def get_service(request: Request) -> Service:
@@ -29,6 +30,7 @@ async def current_user(request: Request, service: ServiceDep) -> int:
 
 
 CurrentUser = Annotated[int, Depends(current_user)]
-DeckId = Annotated[int, Path(ge=1, le=ID_MAX, description="A deck's id")]
-CardId = Annotated[int, Path(ge=1, le=ID_MAX, description="A card's id")]
+# canonical decimal only (no `+5`, `05`, `5.0`): flashcards.models.TextId, as Flask and GraphQL
+DeckId = Annotated[int, Path(ge=1, le=ID_MAX, description="A deck's id"), BeforeValidator(canonical_integer)]
+CardId = Annotated[int, Path(ge=1, le=ID_MAX, description="A card's id"), BeforeValidator(canonical_integer)]
 PageQuery = Annotated[PageIn, Query()]

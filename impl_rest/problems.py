@@ -34,7 +34,7 @@ async def on_validation_error(request: Request, exc: Exception) -> Response:
     errors = exc.errors()
     content_type = request.headers.get("content-type")
     body_error = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
-    if body_error and content_type and not web.is_json_media_type(content_type) and await request.body():
+    if body_error and not web.is_json_media_type(content_type) and await request.body():
         # FastAPI hands a non-JSON body to validation as bytes; the contract says 415.
         return problem_response(request, web.unsupported_media_type(content_type))
     return problem_response(request, web.validation_error(errors))

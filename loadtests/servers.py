@@ -6,15 +6,20 @@ CPU set, or all CPUs when unpinned):
 
 =================  ==========================================================================
 gunicorn-sync      ``2n+1`` sync workers (gunicorn docs); sync ignores keep-alive
-gunicorn-gthread   ``2n+1`` workers × ``2n`` threads (docs: threads "2-4 × NUM_CORES")
+gunicorn-gthread   ``2n+1`` workers × ``2n + h`` threads (docs: threads "2-4 × NUM_CORES")
 gunicorn-gevent    ``2n+1`` gevent workers, ``worker_connections`` 1000 (gunicorn default)
-waitress           one process, ``threads`` 4 (waitress default)
+waitress           one process, ``2n + h`` threads (waitress default 4, raised)
 granian-wsgi       ``n`` workers, granian defaults (blocking threads = backpressure / 2)
 uvicorn            ``n`` workers, ``--loop uvloop --http httptools``
 uvicorn-h11        ``n`` workers, ``--loop asyncio --http h11``
 granian-asgi       ``n`` workers, granian defaults (auto loop: uvloop when installed)
 gunicorn-uvicorn   ``n`` gunicorn workers of class ``uvicorn_worker.UvicornWorker``
 =================  ==========================================================================
+
+``h`` = 6: the streams one user may hold per process (``max_streams_per_user`` 4 event feeds +
+``max_chats_per_user`` 2 chats, flashcards/settings.py). A held stream holds a thread on
+gthread and waitress, so with ``2n`` threads for requests on top, one user's streams can never
+take the last thread (issue 19 found 4 abandoned streams stalling gthread's health check 26 s).
 
 Access logs are off everywhere (uvicorn's default is on; the others default to off).
 """
@@ -39,6 +44,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psutil
+
+from flashcards.settings import Settings
 
 Kind = Literal["wsgi", "asgi"]
 
@@ -227,6 +234,16 @@ def _base_settings(spec: ServerSpec, package: str) -> dict[str, Any]:
     }
 
 
+THREADS_RULE = "{base} + max_streams_per_user + max_chats_per_user (one user's streams never take the last thread)"
+
+
+def held_streams_per_user() -> int:
+    """The threads one user's held streams may occupy in one worker process (the documented
+    defaults; a run that lifts the caps, as the realtime cells do, is not sized by them)."""
+    fields = Settings.model_fields
+    return int(fields["max_streams_per_user"].default) + int(fields["max_chats_per_user"].default)
+
+
 def _gunicorn(worker_class: str) -> Callable[[ServerSpec], tuple[list[str], dict[str, Any]]]:
     def build(spec: ServerSpec) -> tuple[list[str], dict[str, Any]]:
         opts = _Options(spec)
@@ -255,9 +272,9 @@ def _gunicorn(worker_class: str) -> Callable[[ServerSpec], tuple[list[str], dict
             "--forwarded-allow-ips", "",
         ]  # fmt: skip
         if klass == "gthread":
-            threads = spec.threads or 2 * n
+            threads = spec.threads or 2 * n + held_streams_per_user()
             settings["threads"] = threads
-            settings["threads_rule"] = "2-4 × CPU (gunicorn docs), low end"
+            settings["threads_rule"] = THREADS_RULE.format(base="2×CPU (gunicorn docs: 2-4 × CPU, low end)")
             cmd += ["--threads", str(threads)]
         elif spec.threads:
             raise ValueError(f"{spec.server}: threads apply to gthread workers only")
@@ -292,14 +309,14 @@ def _waitress(spec: ServerSpec) -> tuple[list[str], dict[str, Any]]:
     opts = _Options(spec)
     if spec.workers not in (None, 1):
         raise ValueError("waitress runs one process; scale it with threads")
-    threads = spec.threads or 4
+    threads = spec.threads or 2 * spec.ncpu + held_streams_per_user()
     settings = _base_settings(spec, "waitress")
     connection_limit = opts.get("connection_limit", 100)
     backlog = opts.get("backlog", 1024)
     settings.update(
         workers=1,
         threads=threads,
-        threads_rule="waitress default (4)",
+        threads_rule=THREADS_RULE.format(base="2×CPU (waitress default: 4)"),
         connection_limit=connection_limit,
         backlog=backlog,
     )

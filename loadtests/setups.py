@@ -61,7 +61,7 @@ class Variant:
 
 
 VARIANTS: dict[str, Variant] = {v.base + "-" + v.suffix: v for v in (
-    Variant("2n1", "flask-gunicorn-gthread", None, "gunicorn docs: 2 × cores + 1 workers (gthread, 2 × cores threads)"),
+    Variant("2n1", "flask-gunicorn-gthread", None, "gunicorn docs: 2 × cores + 1 workers (gthread, 2 × cores + 6 threads)"),
     Variant("2n1", "flask-gunicorn-gevent", None, "gunicorn docs: 2 × cores + 1 gevent workers"),
     Variant("eas", "flask-gunicorn-gevent", 2, "EAS document: gunicorn gevent, 2 workers, 1000 worker-connections",
             min_server_cores=4, min_client_cores=4, wrk_threads=4, concurrency=100),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any
 
@@ -77,6 +77,7 @@ class Service:
         )
         self.feed = Feed(settings, self.db, self.bus)
         self.config = config_document(settings)
+        self._stale_chats_swept = False  # once per process, at its first chat
         self.chat_slots = ChatSlots(settings.max_chats_per_user)
         self.login_limiter = LoginLimiter(settings.login_rate_per_minute, settings.login_client_rate_per_minute)
         self.known_users = KnownUsers(settings.user_check_ttl_s)
@@ -349,6 +350,9 @@ class Service:
         raised by the first step, before anything is stored: flashcards/streamcap.py)."""
         self.chat_slots.acquire(user_id)
         try:
+            if not self._stale_chats_swept:  # answers of a worker that died before this one started
+                self._fail_stale_chats(None)
+                self._stale_chats_swept = True
             with aclosing(self._chat(user_id, data, now)) as events:
                 for event in events:
                     yield event
@@ -408,7 +412,18 @@ class Service:
         with self.db.connect() as conn:
             rows = (conn.execute(q.select_chat_history(user_id, p.limit, before[0] if before else None))).all()
         rows, cursor = q.paginate(rows, p.limit, lambda r: (r.id,))
-        return Page[ChatMessageOut](items=[q.chat_message_out(r) for r in rows], next_cursor=cursor)
+        items = [q.chat_message_out(r) for r in rows]
+        cutoff = utcnow() - timedelta(seconds=self.settings.chat_stale_after_s)
+        if any(m.status == "streaming" and m.created_at < cutoff for m in items):  # its worker died
+            self._fail_stale_chats(user_id)
+            items = [m.model_copy(update={"status": "failed"}) if m.status == "streaming" and m.created_at < cutoff
+                     else m for m in items]  # fmt: skip
+        return Page[ChatMessageOut](items=items, next_cursor=cursor)
+
+    def _fail_stale_chats(self, user_id: int | None) -> None:
+        cutoff = utcnow() - timedelta(seconds=self.settings.chat_stale_after_s)
+        with self.db.begin() as conn:
+            conn.execute(q.fail_stale_chat_messages(cutoff, user_id))
 
     # --- event feed -----------------------------------------------------------------------------
     def subscribe(self, user_id: int, last_event_id: int | None = None) -> Subscriber:

@@ -162,7 +162,7 @@ def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, m
 
 
 def test_setup_counts_the_processes_that_were_launched() -> None:
-    from loadtests.servers import RunningServer, ServerSpec
+    from loadtests.servers import RunningServer, ServerSpec, held_streams_per_user
     from loadtests.stacks import FLOORS
 
     cpu = sorted(os.sched_getaffinity(0))[:1]
@@ -172,7 +172,7 @@ def test_setup_counts_the_processes_that_were_launched() -> None:
         with RunningServer(spec) as running:
             setup = setups.read_setup(running.pid, spec.settings())
         assert setup["master"] is True and setup["processes"] == workers == setup["workers"]
-        assert setup["worker_class"] == "gthread" and setup["threads_per_worker"] == 2
+        assert setup["worker_class"] == "gthread" and setup["threads_per_worker"] == 2 + held_streams_per_user()
         assert setup["cores"] == cpu and setup["gc_policy"] == "STACKBENCH_GC_POLICY=freeze"
         assert setup["app"]["pool_size"] == 7
     spec = ServerSpec(server="uvicorn", app=FLOORS["raw-asgi"], port=0, workers=1, cpus=tuple(cpu))
