@@ -39,6 +39,14 @@ class Profile:
     sustainable_search: bool
     journey_users: int  # 0: no locust journey
     micro: bool
+    # Independent pytest-benchmark processes (doc["micro"]["runs"]): micro verdicts are decisive
+    # only over rules.MIN_DECISIVE of them (rounds inside one process are one repetition).
+    micro_runs: int = 1
+    micro_max_time_s: float = 0.25  # --benchmark-max-time per benchmark, per run
+    # Mean think time of a journey user (locust `between(0, 2 × think)`): with it, a stack that
+    # keeps up serves users × requests per task ÷ (think + task time), the same pace for every
+    # such stack, so the journey's latency is response time, not queueing (evidence._pace_equal).
+    journey_think_s: float = 0.0
     # the upstream simulator for chat: like a real LLM API, shortened for the quick profile
     upstream_ttft_ms: int = 300
     upstream_token_interval_ms: int = 30
@@ -73,7 +81,10 @@ class Profile:
     equal_load_duration_s: float = 5.0
     # Capacity by search (scenario → search); scenarios not here run the `*_levels` grid.
     capacity: dict[str, CapacitySearch] = field(default_factory=dict)
-    capacity_repetitions: int = 1  # each search is itself several probes on fresh servers
+    # Searches per (stack, scenario): rules.MIN_SEARCHES (2) for a decisive capacity verdict. The
+    # first brackets the limit; each later one re-measures that bracket on fresh servers (it starts
+    # at the held level and steps to the failed one) and widens it where the limit moved.
+    capacity_repetitions: int = 1
     # Setups run beside the main matrix (loadtests/setups.py VARIANTS), on config.
     variants: tuple[str, ...] = ()
     p99_swing_limit: float = 1.5  # max/min of a cell's p99 over repetitions above this: flagged
@@ -116,6 +127,7 @@ PROFILES = {
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10, 100, 500, 1000), fanout_levels=(1000, 5000), ws_levels=(1000,),
         open_loop_fractions=(), sustainable_search=False, journey_users=100, micro=True,
+        micro_runs=5, micro_max_time_s=0.1, journey_think_s=1.0,
         primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=5.0,
         sweep_scenarios=("config",),
         trim_unclaimed=True, equal_load_fractions=(0.25, 0.5, 0.75), equal_load_repetitions=(1, 5, 1),
@@ -127,6 +139,7 @@ PROFILES = {
         capacity={"chat": CapacitySearch(start=20, max_level=2000, max_probes=8, budget_s=60),
                   "sse-fanout": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90),
                   "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90)},
+        capacity_repetitions=2,
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
         db_sweep=sweep_settings.STANDARD,  # ≈ 25 min on 2 cores (SweepSettings.estimate_s)

@@ -70,9 +70,10 @@ def split_cpus(server_cpus: str | None = None, client_cpus: str | None = None) -
 # What one step costs on the 2-core machine, for `Plan.estimate_s` (seconds; rough, from runs here).
 COST_S = {
     "server_start_app": 4.0, "server_start_floor": 2.0, "sample_overhead": 1.5, "seed_standard": 40.0,
-    "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro": 90.0, "chat_probe": 8.0,
+    "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro_run": 10.0, "micro_per_run": 80.0, "chat_probe": 8.0,
     "fanout_probe": 15.0, "fanout_cell": 15.0, "chat_cell": 6.0,
 }
+CONFIRM_PROBES = 3  # a confirming capacity search: both ends of the bracket, and one spare
 
 
 @dataclass
@@ -205,7 +206,9 @@ class Plan:
                 if scenario in p.capacity:
                     search = p.capacity[scenario]
                     probe = start + (COST_S["chat_probe"] if scenario == "chat" else COST_S["fanout_probe"])
-                    phases["realtime"] += reps * min(search.budget_s + probe, search.max_probes * probe)
+                    first = min(search.budget_s + probe, search.max_probes * probe)
+                    again = min(search.budget_s + probe, CONFIRM_PROBES * probe)  # capacity.confirming
+                    phases["realtime"] += first + (reps - 1) * again if reps else 0.0
                 else:
                     levels = {"chat": p.chat_levels, "sse-fanout": p.fanout_levels, "ws": p.ws_levels}[scenario]
                     cell = COST_S["chat_cell"] if scenario == "chat" else COST_S["fanout_cell"]
@@ -222,7 +225,7 @@ class Plan:
             phases["equal_load"] += starts * (COST_S["server_start_app"]
                                               + len(self.equal_load_scenarios(stack)) * per_equal)
         if p.micro:
-            phases["checks"] += COST_S["micro"]
+            phases["checks"] += COST_S["micro_run"] + p.micro_runs * COST_S["micro_per_run"] * p.micro_max_time_s / 0.25
         phases["checks"] += COST_S["checks"] + COST_S["reliability"]
         phases["total"] = sum(phases.values())
         return {k: round(v, 1) for k, v in phases.items()}
@@ -541,6 +544,10 @@ class Bench:
                 self._note_setup(cell)
                 return sample
 
+        previous = [s["extra"]["capacity"] for s in cell["samples"] if (s.get("extra") or {}).get("capacity")]
+        if previous:
+            search = capacity.confirming(search, previous[-1])
+
         def run_search() -> dict[str, Any]:
             found = capacity.search_capacity(scenario, probe, search, upstream_ttft_ms=self.upstream["ttft_ms"],
                                              fatal=(scenarios.VerificationFailed,))
@@ -560,7 +567,7 @@ class Bench:
         sample = self.record(cell, partial(measure.with_server_usage, load, partial(
             run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=journey_duration(profile),
             warmup_s=max(profile.warmup_s, 3.0), seed_users=profile.seed.users,
-            decks_per_user=profile.seed.decks_per_user, cpus=self.client_cpus)))
+            decks_per_user=profile.seed.decks_per_user, think_s=profile.journey_think_s, cpus=self.client_cpus)))
         if sample is not None and sample["extra"].get("client_bound") and "client-bound" not in cell["flags"]:
             cell["flags"].append("client-bound")
             self.save()
@@ -850,20 +857,42 @@ def _run_reliability(console: Console) -> dict[str, Any]:
     return summary
 
 
-def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[str, Any] | None:
-    """pytest-benchmark over benchmarks/ (Pydantic v1 vs v2, json vs orjson, SM-2 step)."""
-    target = out_dir / "micro.json"
-    argv = [sys.executable, "-m", "pytest", "benchmarks/test_micro.py", "-q", "-p", "no:cacheprovider",
-            "--benchmark-only", f"--benchmark-json={target}", "--benchmark-max-time=0.25",
-            "--benchmark-min-rounds=50"]
-    proc = subprocess.run(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0 or not target.exists():
-        console.print(f"[red]micro-benchmarks failed:[/red] {proc.stdout[-500:]}{proc.stderr[-500:]}")
-        return None
+def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console, *, runs: int = 1,
+               max_time_s: float = 0.25) -> dict[str, Any] | None:
+    """pytest-benchmark over benchmarks/ (Pydantic v1 vs v2, json vs orjson, SM-2 step), `runs`
+    times, each a fresh process: the first run's JSON in full, and every run's statistics under
+    "runs" (rounds of one process are one repetition; verdicts compare the runs' medians)."""
     import json
 
-    return dict(json.loads(target.read_text()))
+    done: list[dict[str, Any]] = []
+    for i in range(max(1, runs)):
+        target = out_dir / f"micro-{i + 1}.json"
+        argv = [sys.executable, "-m", "pytest", "benchmarks/test_micro.py", "-q", "-p", "no:cacheprovider",
+                "--benchmark-only", f"--benchmark-json={target}", f"--benchmark-max-time={max_time_s:g}",
+                "--benchmark-min-rounds=50"]
+        proc = subprocess.run(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0 or not target.exists():
+            console.print(f"[red]micro-benchmark run {i + 1} failed:[/red] {proc.stdout[-500:]}{proc.stderr[-500:]}")
+            continue
+        done.append(dict(json.loads(target.read_text())))
+    if not done:
+        return None
+    first = dict(done[0])
+    first["runs"] = [micro_run_summary(d) for d in done]
+    return first
+
+
+MICRO_STATS = ("min", "max", "mean", "stddev", "median", "iqr", "rounds", "iterations")
+
+
+def micro_run_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """One pytest-benchmark run without its raw timings: what `verdicts._run_medians` reads."""
+    return {"datetime": doc.get("datetime"), "benchmarks": [
+        {"name": b.get("name"), "fullname": b.get("fullname"), "group": b.get("group"),
+         "extra_info": b.get("extra_info") or {}, "params": b.get("params"),
+         "stats": {k: (b.get("stats") or {}).get(k) for k in MICRO_STATS}}
+        for b in doc.get("benchmarks", [])]}
 
 
 def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, scenarios: list[str] | None,
@@ -944,7 +973,9 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         results.refresh_ceiling(doc)
         bench.save()
         if chosen.micro and not subset:
-            doc["micro"] = _run_micro(run_dir, srv_cpus, console)
+            with console.status(f"micro-benchmarks ({chosen.micro_runs} runs)…"):
+                doc["micro"] = _run_micro(run_dir, srv_cpus, console, runs=chosen.micro_runs,
+                                          max_time_s=chosen.micro_max_time_s)
         doc["checks"] = _run_checks(console) if not subset else {}
         if not subset:
             doc["checks"]["reliability"] = _run_reliability(console)
@@ -955,13 +986,23 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         bench.save()
     console.print(f"results: {bench.path}")
     if write_report:
-        from loadtests.report import verdict_table_text
         from loadtests.report import write_report as write
 
         report_dir = write(bench.path, run_dir)
-        console.print(f"report: {report_dir / 'report.html'}")
         if latest if latest is not None else (chosen.name == "standard" and not subset):
             write(bench.path, REPO_ROOT / "reports" / "latest")
             console.print("report copied to reports/latest/")
-        console.print(verdict_table_text(bench.path))
+        console.print(verdict_summary(bench.path, report_dir / "report.html"))
     return bench.path
+
+
+def verdict_summary(results_path: Path, report: Path | None = None) -> str:
+    """The terminal's last words: claims per status and where the report is (the table itself
+    is in the report, with what each verdict compared)."""
+    import json
+
+    from loadtests.report.verdict import judge
+    from loadtests.verdict_render import terminal_summary
+
+    found, _registry = judge(json.loads(Path(results_path).read_text()))
+    return terminal_summary(found, report)

@@ -4,6 +4,7 @@ results document and the report; and a server that dies mid-run fails its cells,
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ import pytest
 from rich.console import Console
 
 from loadtests import results, runner, setups
+from loadtests.claims import load_registry
+from loadtests.verdicts import judge
 from loadtests.capacity import CapacitySearch
 from loadtests.profiles import PROFILES, claimed_cells
 
@@ -132,6 +135,16 @@ def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, m
                 assert sample["server_pss_bytes"] > 0 and sample["server_cpu_s"] >= 0
     settings = doc["settings"]["equal_load"]
     assert settings["scenarios"]["config"]["reference_rps"] == pytest.approx(reference)
+    # the verdict engine finds these cells: a latency claim is judged on them, at 50 % of the
+    # weaker stack's peak (n = 2 < 5: indicative, never "not measured")
+    registry = load_registry()
+    for claim_id in ("eas-p50-5x", "eas-p99-4x", "sophia-avg-under-200ms"):
+        claim = dataclasses.replace(registry.by_id(claim_id), baseline="graphql-uvicorn", candidate="rest-uvicorn",
+                                    scenarios=("config",))
+        verdict = judge(claim, doc)
+        assert verdict.status == "indicative", (claim_id, verdict.status, verdict.label)
+        part = verdict.to_dict()
+        assert "50%" in json.dumps(part) and "req/s offered" in json.dumps(part), part
     # every closed-loop sample carries the v2 fields; the setup is what was launched
     closed = next(c for c in doc["cells"] if c["id"] == "rest-uvicorn/config/wrk/c8")
     sample = closed["samples"][0]
