@@ -70,9 +70,10 @@ def split_cpus(server_cpus: str | None = None, client_cpus: str | None = None) -
 # What one step costs on the 2-core machine, for `Plan.estimate_s` (seconds; rough, from runs here).
 COST_S = {
     "server_start_app": 4.0, "server_start_floor": 2.0, "sample_overhead": 1.5, "seed_standard": 40.0,
-    "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro_run": 10.0, "micro_per_run": 80.0, "chat_probe": 8.0,
+    "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro_run": 15.0, "chat_probe": 8.0,
     "fanout_probe": 15.0, "fanout_cell": 15.0, "chat_cell": 6.0,
 }
+MICRO_BENCHMARKS = 34  # timed benchmarks in benchmarks/test_micro.py, each run for max_time
 CONFIRM_PROBES = 3  # a confirming capacity search: both ends of the bracket, and one spare
 
 
@@ -225,7 +226,7 @@ class Plan:
             phases["equal_load"] += starts * (COST_S["server_start_app"]
                                               + len(self.equal_load_scenarios(stack)) * per_equal)
         if p.micro:
-            phases["checks"] += COST_S["micro_run"] + p.micro_runs * COST_S["micro_per_run"] * p.micro_max_time_s / 0.25
+            phases["checks"] += p.micro_runs * (COST_S["micro_run"] + MICRO_BENCHMARKS * p.micro_max_time_s)
         phases["checks"] += COST_S["checks"] + COST_S["reliability"]
         phases["total"] = sum(phases.values())
         return {k: round(v, 1) for k, v in phases.items()}
@@ -868,10 +869,11 @@ def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console, *, runs: 
     for i in range(max(1, runs)):
         target = out_dir / f"micro-{i + 1}.json"
         argv = [sys.executable, "-m", "pytest", "benchmarks/test_micro.py", "-q", "-p", "no:cacheprovider",
-                "--benchmark-only", f"--benchmark-json={target}", f"--benchmark-max-time={max_time_s:g}",
-                "--benchmark-min-rounds=50"]
+                "--benchmark-only", f"--benchmark-json={target}", "--benchmark-min-rounds=50"]
+        # the file's marker sets max_time (marker options win over --benchmark-max-time)
+        env = {**os.environ, "STACKBENCH_MICRO_MAX_TIME_S": f"{max_time_s:g}"}
         proc = subprocess.run(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
-                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=env)
         if proc.returncode != 0 or not target.exists():
             console.print(f"[red]micro-benchmark run {i + 1} failed:[/red] {proc.stdout[-500:]}{proc.stderr[-500:]}")
             continue

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from loadtests import results, runner, setups
+from loadtests import results, rules, runner, setups
 from loadtests.claims import load_registry
 from loadtests.verdicts import judge
 from loadtests.capacity import CapacitySearch
@@ -218,15 +218,16 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     plan = _standard_plan()
     estimate = plan.estimate_s()
     assert estimate["total"] == pytest.approx(sum(v for k, v in estimate.items() if k != "total"), abs=1)
-    assert estimate["total"] <= 50 * 60, estimate
-    stacks = {s.id: s for s in plan.stacks}
     profile = plan.profile
+    assert profile.db_sweep is not None
+    assert estimate["total"] + profile.db_sweep.estimate_s() <= 60 * 60, estimate  # the sweep included
+    stacks = {s.id: s for s in plan.stacks}
     for (stack_id, scenario), levels in claimed_cells().items():
         if stack_id not in stacks or scenario not in plan.scenarios[stack_id]:
             raise AssertionError(f"claimed cell {stack_id}/{scenario} not in the plan")
         stack = stacks[stack_id]
-        if scenario in profile.capacity:
-            assert plan.repetitions(stack, scenario) >= 1
+        if scenario in profile.capacity:  # decisive capacity verdicts need two searches a side
+            assert plan.repetitions(stack, scenario) >= rules.MIN_SEARCHES, (stack_id, scenario)
             continue
         for level in levels:
             c = profile.primary_concurrency if level is None else level
@@ -234,6 +235,17 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
             assert plan.repetitions(stack, scenario, c) >= 5, (stack_id, scenario, c)
             if scenario != "journey":
                 assert plan.duration_s(stack, scenario, c) >= 10
+    # micro verdicts are decisive over independent benchmark processes; the journey thinks
+    assert profile.micro and profile.micro_runs >= rules.MIN_DECISIVE
+    assert profile.journey_think_s > 0
+    # the latency sweep keeps the stacks and delays its section compares, at two repetitions
+    sweep = profile.db_sweep
+    assert {"flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"} <= set(sweep.stacks)
+    assert sweep.delays_ms == (0.0, 1.0, 5.0, 20.0) and sweep.repetitions >= 2
+    # a confirming capacity search is priced below the first one
+    one = runner.make_plan(dataclasses.replace(profile, capacity_repetitions=1), stack_ids=None, impls=None,
+                           servers=None, only=None, server_cpus=(0,), client_cpus=(1,)).estimate_s()
+    assert one["realtime"] < estimate["realtime"] < 2 * one["realtime"]
     # c100 (the EAS wrk claims) is measured; c16/c256 are a sensitivity sweep at one repetition
     gevent = stacks["flask-gunicorn-gevent"]
     assert plan.concurrency("config", gevent) == (16, 100, 256)
@@ -269,3 +281,41 @@ def test_p99_swing_is_flagged_on_the_p99() -> None:
     cell["samples"] = cell["samples"][:1]
     runner.flag_p99_swing(cell, 1.5)
     assert cell["flags"] == [] and "p99_spread" not in cell
+
+
+LATEST = Path(runner.REPO_ROOT) / "reports" / "latest" / "results.json"
+
+
+def _benchmark_json(speedup: float, jitter: float) -> dict[str, Any]:
+    """A pytest-benchmark document with one baseline/candidate pair (as benchmarks/ tags them)."""
+    def bench(role: str, median: float) -> dict[str, Any]:
+        return {"name": f"test_validate_dict[card-{role}]", "fullname": f"benchmarks/test_micro.py::{role}",
+                "group": "validate-dict-card", "extra_info": {"role": role}, "params": {"kind": "card"},
+                "stats": {"min": median * 0.9, "max": median * 2, "mean": median * 1.1, "stddev": median / 10,
+                          "median": median, "iqr": median / 20, "rounds": 500, "iterations": 1,
+                          "data": [median] * 500}}
+    return {"datetime": "2026-12-02T00:00:00", "machine_info": {}, "benchmarks": [
+        bench("baseline", 10e-6 * jitter), bench("candidate", 10e-6 * jitter / speedup)]}
+
+
+def test_micro_runs_are_what_the_verdict_reads() -> None:
+    claim = load_registry().by_id("sophia-pydantic-v2-20x")
+    docs = [_benchmark_json(8.0, 1 + i / 50) for i in range(5)]
+    runs = [runner.micro_run_summary(d) for d in docs]
+    assert all("data" not in b["stats"] for r in runs for b in r["benchmarks"])  # raw timings left out
+    doc = results.load(LATEST)
+    micro = {**docs[0], "runs": runs}
+    verdict = judge(claim, doc, micro=micro)
+    assert verdict.status == "partly supported", (verdict.status, verdict.label)  # 8x against 20x
+    assert verdict.n == (5, 5) and "independent benchmark runs" in (verdict.method or "")
+    # one run (the quick profile) can only be indicative
+    single = {**docs[0], "runs": runs[:1]}
+    assert judge(claim, doc, micro=single).status == "indicative"
+
+
+def test_the_terminal_gets_counts_and_the_report_path(tmp_path: Path) -> None:
+    text = runner.verdict_summary(LATEST, tmp_path / "report.html")
+    lines = text.splitlines()
+    assert len(lines) == 2
+    assert "claims:" in lines[0] and "not testable" in lines[0]
+    assert lines[1] == f"report: {tmp_path / 'report.html'}"
