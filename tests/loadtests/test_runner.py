@@ -15,10 +15,10 @@ import pytest
 from rich.console import Console
 
 from loadtests import results, rules, runner, setups
-from loadtests.claims import load_registry
-from loadtests.verdicts import judge
 from loadtests.capacity import CapacitySearch
+from loadtests.claims import load_registry
 from loadtests.profiles import PROFILES, claimed_cells
+from loadtests.verdicts import judge
 
 pytestmark = [
     pytest.mark.server,
