@@ -85,6 +85,9 @@ class Profile:
     # first brackets the limit; each later one re-measures that bracket on fresh servers (it starts
     # at the held level and steps to the failed one) and widens it where the limit moved.
     capacity_repetitions: int = 1
+    # Scenarios that ALSO run their grid of levels (chat_levels…) at realtime_repetitions beside
+    # the search: claims on their latency, memory or errors read grid cells, not the search.
+    grid_with_capacity: tuple[str, ...] = ()
     # Setups run beside the main matrix (loadtests/setups.py VARIANTS), on config.
     variants: tuple[str, ...] = ()
     p99_swing_limit: float = 1.5  # max/min of a cell's p99 over repetitions above this: flagged
@@ -128,13 +131,13 @@ PROFILES = {
     "standard": Profile(
         name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
-        floors=None, chat_levels=(10, 100, 500, 1000), fanout_levels=(1000, 5000), ws_levels=(1000,),
+        floors=None, chat_levels=(10,), fanout_levels=(1000, 5000), ws_levels=(1000,),
         open_loop_fractions=(), sustainable_search=False, journey_users=100, micro=True,
         micro_runs=5, micro_max_time_s=0.25, journey_think_s=1.0,
         primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=3.0,
         sweep_scenarios=("config",),
         trim_unclaimed=True, equal_load_fractions=(0.5, 0.75), equal_load_repetitions=(5, 1),
-        equal_load_duration_s=4.0, journey_duration_s=12.0,
+        equal_load_duration_s=4.0, journey_duration_s=10.0,
         # the stacks latency claims compare (claims.toml: p50/p99/mean claims)
         equal_load_stacks=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"),
         featured=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "flask-waitress", "rest-uvicorn"),
@@ -142,10 +145,10 @@ PROFILES = {
         capacity={"chat": CapacitySearch(start=20, max_level=2000, max_probes=8, budget_s=60),
                   "sse-fanout": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=75),
                   "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=75)},
-        capacity_repetitions=2,
+        capacity_repetitions=2, grid_with_capacity=("chat",),
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
-        db_sweep=sweep_settings.STANDARD,  # ≈ 6 min on 2 cores (SweepSettings.estimate_s)
+        db_sweep=sweep_settings.STANDARD,  # ≈ 5.5 min on 2 cores (SweepSettings.estimate_s)
     ),
     # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
     # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test

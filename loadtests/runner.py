@@ -136,6 +136,13 @@ class Plan:
             return profile.duration_s
         return profile.sensitivity_duration_s
 
+    def grid_repetitions(self, scenario: str) -> int:
+        """Repetitions of the grid run beside a capacity search (profile.grid_with_capacity)."""
+        p = self.profile
+        if scenario in p.capacity and scenario in p.grid_with_capacity:
+            return min(p.realtime_repetitions, p.repetitions)
+        return 0
+
     def levels_in(self, stack: Stack, scenario: str, rep: int) -> tuple[int, ...]:
         return tuple(c for c in self.concurrency(scenario, stack) if rep < self.repetitions(stack, scenario, c))
 
@@ -147,6 +154,8 @@ class Plan:
             for scenario in self.scenarios[stack.id]:
                 if scenario in profile.capacity:
                     total += self.repetitions(stack, scenario)
+                    if scenario == "chat":
+                        total += len(profile.chat_levels) * self.grid_repetitions(scenario)
                 elif scenario in REALTIME:
                     levels = {"chat": profile.chat_levels, "sse-fanout": profile.fanout_levels,
                               "ws": profile.ws_levels}[scenario]
@@ -210,6 +219,8 @@ class Plan:
                     first = min(search.budget_s + probe, search.max_probes * probe)
                     again = min(search.budget_s + probe, CONFIRM_PROBES * probe)  # capacity.confirming
                     phases["realtime"] += first + (reps - 1) * again if reps else 0.0
+                    if scenario == "chat":  # the grid beside the search, in the main server start
+                        phases["realtime"] += self.grid_repetitions(scenario) * len(p.chat_levels) * COST_S["chat_cell"]
                 else:
                     levels = {"chat": p.chat_levels, "sse-fanout": p.fanout_levels, "ws": p.ws_levels}[scenario]
                     cell = COST_S["chat_cell"] if scenario == "chat" else COST_S["fanout_cell"]
@@ -394,7 +405,8 @@ class Bench:
         for scenario in [s for s in names if s in plan.profile.capacity]:
             wrote = True
             self._capacity(stack, scenario)
-        names = [s for s in names if s not in plan.profile.capacity]
+        grid = "chat" in plan.scenarios[stack.id] and rep < plan.grid_repetitions("chat")
+        names = [s for s in names if s not in plan.profile.capacity] + (["chat"] if grid else [])
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
         if closed or "chat" in names or "journey" in names:
             try:

@@ -103,7 +103,8 @@ def _equal_load_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PROFILES, "smoke", dataclasses.replace(
         smoke, equal_load_fractions=(0.25, 0.5), equal_load_repetitions=(1, 2), equal_load_scenarios=("config",),
         equal_load_duration_s=1.0, equal_load_warmup_s=0.3, featured=("rest-uvicorn", "graphql-uvicorn"),
-        capacity={"chat": CapacitySearch(start=3, max_level=6, resolution=0.5, max_probes=3, budget_s=60)}))
+        capacity={"chat": CapacitySearch(start=3, max_level=6, resolution=0.5, max_probes=3, budget_s=60)},
+        grid_with_capacity=("chat",)))
 
 
 def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,7 +159,12 @@ def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, m
     assert eas["status"] == "refused" and "4 server cores" in eas["error"]
     assert doc["settings"]["variants"]["rest-uvicorn-eas"]["refused"] == eas["error"]
     # chat capacity by search: one cell, an interval, the probes that found it
-    chat = next(c for c in doc["cells"] if c["stack"] == "rest-uvicorn" and c["scenario"] == "chat")
+    chat = next(c for c in doc["cells"] if c["stack"] == "rest-uvicorn" and c["scenario"] == "chat"
+                and c["mode"] == "capacity")
+    # beside the search, the chat grid (latency, memory and error claims read it, not the search)
+    grid = next(c for c in doc["cells"] if c["id"] == "rest-uvicorn/chat/chat/c5")
+    assert grid["mode"] == "closed" and grid["status"] == "ok" and len(grid["samples"]) == 1, grid["error"]
+    assert grid["samples"][0]["extra"]["ttft_ms"]["p50"] > 0
     assert chat["mode"] == "capacity" and chat["concurrency"] is None and chat["status"] == "ok", chat["error"]
     found = chat["samples"][0]["extra"]["capacity"]
     assert found["probes"][0]["level"] == 3 and found["max_tried"] <= 6
@@ -235,6 +241,8 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
             assert plan.repetitions(stack, scenario, c) >= 5, (stack_id, scenario, c)
             if scenario != "journey":
                 assert plan.duration_s(stack, scenario, c) >= 10
+    # chat latency/memory/error claims read a grid run beside the capacity search, 5 times
+    assert profile.chat_levels and plan.grid_repetitions("chat") >= rules.MIN_DECISIVE
     # micro verdicts are decisive over independent benchmark processes; the journey thinks
     assert profile.micro and profile.micro_runs >= rules.MIN_DECISIVE
     assert profile.journey_think_s > 0
