@@ -835,6 +835,11 @@ def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
         "closed_loop_latency": "closed-loop latency at saturation is queueing (wrk keeps every connection "
                                "busy), not response time: latency claims use the equal-load open-loop cells",
         "p99_swing_limit": p.p99_swing_limit,
+        "capacity_repetitions": p.capacity_repetitions,
+        "grid_with_capacity": {s: {"levels": list(p.chat_levels), "repetitions": plan.grid_repetitions(s)}
+                               for s in p.grid_with_capacity if s == "chat"},
+        "micro": {"runs": p.micro_runs, "max_time_s": p.micro_max_time_s} if p.micro else None,
+        "journey_think_s": p.journey_think_s,
         "capacity": {k: {"start": v.start, "max_level": v.max_level, "resolution": v.resolution,
                          "max_probes": v.max_probes, "budget_s": v.budget_s, "growth": v.growth,
                          "objective": capacity.objective_text(k, p.upstream_ttft_ms),
