@@ -127,13 +127,13 @@ PROFILES = {
     # claims name; the primary level of every other closed-loop claim); c16/c256 on config as a
     # one-repetition sensitivity sweep (3 s windows); capacity by two searches; equal-load open
     # loop at 50 % (5 repetitions, judged) and 75 % (one, sensitivity); micro-benchmarks in 5
-    # processes; the journey with 1 s think time. With its sweep, ≤ 60 minutes on 2 cores.
+    # processes; the journey with 2 s mean think time (100 users offer about 170 req/s). With its sweep, ≤ 60 minutes on 2 cores.
     "standard": Profile(
         name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10,), fanout_levels=(1000, 5000), ws_levels=(1000,),
         open_loop_fractions=(), sustainable_search=False, journey_users=100, micro=True,
-        micro_runs=5, micro_max_time_s=0.25, journey_think_s=1.0,
+        micro_runs=5, micro_max_time_s=0.25, journey_think_s=2.0,
         primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=3.0,
         sweep_scenarios=("config",),
         trim_unclaimed=True, equal_load_fractions=(0.5, 0.75), equal_load_repetitions=(5, 1),
@@ -167,7 +167,7 @@ PROFILES = {
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10, 100, 500, 1000, 2000), fanout_levels=(1000, 5000, 10000),
         ws_levels=(1000, 5000), open_loop_fractions=(0.5, 0.8), sustainable_search=True,
-        journey_users=100, micro=True, micro_runs=5, journey_think_s=1.0, primary_concurrency=100,
+        journey_users=100, micro=True, micro_runs=5, journey_think_s=2.0, primary_concurrency=100,
         capacity_repetitions=2, equal_load_fractions=(0.25, 0.5, 0.75), equal_load_repetitions=(5, 5, 5),
         equal_load_duration_s=10.0, realtime_repetitions=5,
         capacity={"chat": CapacitySearch(start=20, max_level=5000, resolution=0.1, budget_s=300),
