@@ -937,7 +937,8 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     subset = bool(stacks or impls or servers or scenarios)
     estimate = plan.estimate_s()
     console.print(f"plan: {plan.measurements()} measurements, estimated wall time "
-                  f"{estimate['total'] / 60:.0f} min ({', '.join(f'{k} {v / 60:.1f}' for k, v in estimate.items() if v and k != 'total')} min)")
+                  f"{estimate['total'] / 60:.0f} min ({', '.join(f'{k} {v / 60:.1f}' for k, v in estimate.items() if v and k != 'total')} min)"
+                  + (f" + latency sweep {chosen.db_sweep.estimate_s() / 60:.1f} min" if chosen.db_sweep and not db_delays_ms else ""))
     base_dsn = resolve_dsn(dsn)
     env_doc = environment.capture(base_dsn)
     run_id = results.make_run_id((env_doc.get("git") or {}).get("commit"))
