@@ -23,7 +23,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loadtests.ratesearch import geometric_search
@@ -45,6 +45,19 @@ class CapacitySearch:
     max_probes: int = 10
     budget_s: float = 150.0
     growth: float = 4.0
+
+
+def confirming(plan: CapacitySearch, previous: Mapping[str, Any]) -> CapacitySearch:
+    """The search of a later repetition: it starts at the level the previous search held and
+    steps straight to the level where it failed, so two probes on fresh servers re-measure the
+    bracket; where the limit moved it walks on (up, or down by the same step) and bisects as
+    usual. A previous search that held nothing, or never held below where it failed, gives no
+    bracket: the plan's own search runs again."""
+    lo, hi = int(previous.get("held_lo") or 0), previous.get("failed_hi")
+    if lo < 1 or (hi is not None and hi <= lo):
+        return plan
+    growth = (float(hi) - 1e-6) / lo if hi is not None else plan.growth  # ceil(lo × growth) = hi
+    return replace(plan, start=lo, growth=growth)
 
 
 def open_files_limit() -> int:

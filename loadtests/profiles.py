@@ -5,7 +5,7 @@ verdict uses runs `repetitions` (≥ 5) interleaved repetitions with wrk windows
 (≥ 10 s) after the warm-up, at every concurrency a claim names and at the primary level; other
 levels, stacks and floors are a sensitivity sweep at `sensitivity_repetitions`, and realtime or
 journey cells no claim uses are not run (`trim_unclaimed`). `runner.Plan.estimate_s` prices the
-plan before it runs (standard: ≤ 50 minutes on the 2-core machine).
+plan before it runs (standard with its latency sweep: ≤ 60 minutes on the 2-core machine).
 """
 
 from __future__ import annotations
@@ -39,6 +39,14 @@ class Profile:
     sustainable_search: bool
     journey_users: int  # 0: no locust journey
     micro: bool
+    # Independent pytest-benchmark processes (doc["micro"]["runs"]): micro verdicts are decisive
+    # only over rules.MIN_DECISIVE of them (rounds inside one process are one repetition).
+    micro_runs: int = 1
+    micro_max_time_s: float = 1.0  # seconds per benchmark, per run (benchmarks/test_micro.py)
+    # Mean think time of a journey user (locust `between(0, 2 × think)`): with it, a stack that
+    # keeps up serves users × requests per task ÷ (think + task time), the same pace for every
+    # such stack, so the journey's latency is response time, not queueing (evidence._pace_equal).
+    journey_think_s: float = 0.0
     # the upstream simulator for chat: like a real LLM API, shortened for the quick profile
     upstream_ttft_ms: int = 300
     upstream_token_interval_ms: int = 30
@@ -73,7 +81,13 @@ class Profile:
     equal_load_duration_s: float = 5.0
     # Capacity by search (scenario → search); scenarios not here run the `*_levels` grid.
     capacity: dict[str, CapacitySearch] = field(default_factory=dict)
-    capacity_repetitions: int = 1  # each search is itself several probes on fresh servers
+    # Searches per (stack, scenario): rules.MIN_SEARCHES (2) for a decisive capacity verdict. The
+    # first brackets the limit; each later one re-measures that bracket on fresh servers (it starts
+    # at the held level and steps to the failed one) and widens it where the limit moved.
+    capacity_repetitions: int = 1
+    # Scenarios that ALSO run their grid of levels (chat_levels…) at realtime_repetitions beside
+    # the search: claims on their latency, memory or errors read grid cells, not the search.
+    grid_with_capacity: tuple[str, ...] = ()
     # Setups run beside the main matrix (loadtests/setups.py VARIANTS), on config.
     variants: tuple[str, ...] = ()
     p99_swing_limit: float = 1.5  # max/min of a cell's p99 over repetitions above this: flagged
@@ -108,30 +122,35 @@ PROFILES = {
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1),
         floors=QUICK_FLOORS, chat_levels=(20, 100), fanout_levels=(500,), ws_levels=(500,),
         open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=True,
+        micro_runs=2, micro_max_time_s=0.25,  # an interval, never a decisive micro verdict
         fanout_events=5, primary_concurrency=100, db_sweep=sweep_settings.QUICK,
     ),
     # Verdict cells: 5 interleaved repetitions, 10 s wrk windows at c100 (the level the EAS wrk
     # claims name; the primary level of every other closed-loop claim); c16/c256 on config as a
-    # one-repetition sensitivity sweep; capacity by search; equal-load open loop at 25/50/75 %.
+    # one-repetition sensitivity sweep (3 s windows); capacity by two searches; equal-load open
+    # loop at 50 % (5 repetitions, judged) and 75 % (one, sensitivity); micro-benchmarks in 5
+    # processes; the journey with 2 s mean think time (100 users offer about 170 req/s). With its sweep, ≤ 60 minutes on 2 cores.
     "standard": Profile(
         name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
-        floors=None, chat_levels=(10, 100, 500, 1000), fanout_levels=(1000, 5000), ws_levels=(1000,),
+        floors=None, chat_levels=(10,), fanout_levels=(1000, 5000), ws_levels=(1000,),
         open_loop_fractions=(), sustainable_search=False, journey_users=100, micro=True,
-        primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=5.0,
+        micro_runs=5, micro_max_time_s=0.25, journey_think_s=2.0,
+        primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=3.0,
         sweep_scenarios=("config",),
-        trim_unclaimed=True, equal_load_fractions=(0.25, 0.5, 0.75), equal_load_repetitions=(1, 5, 1),
-        equal_load_duration_s=4.0, journey_duration_s=12.0,
+        trim_unclaimed=True, equal_load_fractions=(0.5, 0.75), equal_load_repetitions=(5, 1),
+        equal_load_duration_s=4.0, journey_duration_s=10.0,
         # the stacks latency claims compare (claims.toml: p50/p99/mean claims)
         equal_load_stacks=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"),
         featured=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "flask-waitress", "rest-uvicorn"),
         realtime_repetitions=5,
         capacity={"chat": CapacitySearch(start=20, max_level=2000, max_probes=8, budget_s=60),
-                  "sse-fanout": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90),
-                  "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=90)},
+                  "sse-fanout": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=75),
+                  "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=75)},
+        capacity_repetitions=2, grid_with_capacity=("chat",),
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
-        db_sweep=sweep_settings.STANDARD,  # ≈ 28 min on 2 cores (SweepSettings.estimate_s)
+        db_sweep=sweep_settings.STANDARD,  # ≈ 5.5 min on 2 cores (SweepSettings.estimate_s)
     ),
     # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
     # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test
@@ -165,8 +184,8 @@ PROFILES = {
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
         floors=None, chat_levels=(10, 100, 500, 1000, 2000), fanout_levels=(1000, 5000, 10000),
         ws_levels=(1000, 5000), open_loop_fractions=(0.5, 0.8), sustainable_search=True,
-        journey_users=100, micro=True, primary_concurrency=100,
-        equal_load_fractions=(0.25, 0.5, 0.75), equal_load_repetitions=(5, 5, 5),
+        journey_users=100, micro=True, micro_runs=5, journey_think_s=2.0, primary_concurrency=100,
+        capacity_repetitions=2, equal_load_fractions=(0.25, 0.5, 0.75), equal_load_repetitions=(5, 5, 5),
         equal_load_duration_s=10.0, realtime_repetitions=5,
         capacity={"chat": CapacitySearch(start=20, max_level=5000, resolution=0.1, budget_s=300),
                   "sse-fanout": CapacitySearch(start=500, max_level=19000, resolution=0.1, budget_s=300),

@@ -19,6 +19,7 @@ The order of work, and why:
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import sys
 import time
@@ -68,9 +69,11 @@ def split_cpus(server_cpus: str | None = None, client_cpus: str | None = None) -
 # What one step costs on the 2-core machine, for `Plan.estimate_s` (seconds; rough, from runs here).
 COST_S = {
     "server_start_app": 4.0, "server_start_floor": 2.0, "sample_overhead": 1.5, "seed_standard": 40.0,
-    "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro": 90.0, "chat_probe": 8.0,
+    "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro_run": 15.0, "chat_probe": 8.0,
     "fanout_probe": 15.0, "fanout_cell": 15.0, "chat_cell": 6.0,
 }
+MICRO_BENCHMARKS = 34  # timed benchmarks in benchmarks/test_micro.py, each run for max_time
+CONFIRM_PROBES = 3  # a confirming capacity search: both ends of the bracket, and one spare
 
 
 @dataclass
@@ -132,6 +135,13 @@ class Plan:
             return profile.duration_s
         return profile.sensitivity_duration_s
 
+    def grid_repetitions(self, scenario: str) -> int:
+        """Repetitions of the grid run beside a capacity search (profile.grid_with_capacity)."""
+        p = self.profile
+        if scenario in p.capacity and scenario in p.grid_with_capacity:
+            return min(p.realtime_repetitions, p.repetitions)
+        return 0
+
     def levels_in(self, stack: Stack, scenario: str, rep: int) -> tuple[int, ...]:
         return tuple(c for c in self.concurrency(scenario, stack) if rep < self.repetitions(stack, scenario, c))
 
@@ -143,6 +153,8 @@ class Plan:
             for scenario in self.scenarios[stack.id]:
                 if scenario in profile.capacity:
                     total += self.repetitions(stack, scenario)
+                    if scenario == "chat":
+                        total += len(profile.chat_levels) * self.grid_repetitions(scenario)
                 elif scenario in REALTIME:
                     levels = {"chat": profile.chat_levels, "sse-fanout": profile.fanout_levels,
                               "ws": profile.ws_levels}[scenario]
@@ -203,7 +215,11 @@ class Plan:
                 if scenario in p.capacity:
                     search = p.capacity[scenario]
                     probe = start + (COST_S["chat_probe"] if scenario == "chat" else COST_S["fanout_probe"])
-                    phases["realtime"] += reps * min(search.budget_s + probe, search.max_probes * probe)
+                    first = min(search.budget_s + probe, search.max_probes * probe)
+                    again = min(search.budget_s + probe, CONFIRM_PROBES * probe)  # capacity.confirming
+                    phases["realtime"] += first + (reps - 1) * again if reps else 0.0
+                    if scenario == "chat":  # the grid beside the search, in the main server start
+                        phases["realtime"] += self.grid_repetitions(scenario) * len(p.chat_levels) * COST_S["chat_cell"]
                 else:
                     levels = {"chat": p.chat_levels, "sse-fanout": p.fanout_levels, "ws": p.ws_levels}[scenario]
                     cell = COST_S["chat_cell"] if scenario == "chat" else COST_S["fanout_cell"]
@@ -220,7 +236,7 @@ class Plan:
             phases["equal_load"] += starts * (COST_S["server_start_app"]
                                               + len(self.equal_load_scenarios(stack)) * per_equal)
         if p.micro:
-            phases["checks"] += COST_S["micro"]
+            phases["checks"] += p.micro_runs * (COST_S["micro_run"] + MICRO_BENCHMARKS * p.micro_max_time_s)
         phases["checks"] += COST_S["checks"] + COST_S["reliability"]
         phases["total"] = sum(phases.values())
         return {k: round(v, 1) for k, v in phases.items()}
@@ -394,7 +410,8 @@ class Bench:
         for scenario in [s for s in names if s in plan.profile.capacity]:
             wrote = True
             self._capacity(stack, scenario)
-        names = [s for s in names if s not in plan.profile.capacity]
+        grid = "chat" in plan.scenarios[stack.id] and rep < plan.grid_repetitions("chat")
+        names = [s for s in names if s not in plan.profile.capacity] + (["chat"] if grid else [])
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
         if closed or "chat" in names or "journey" in names:
             try:
@@ -545,6 +562,10 @@ class Bench:
                 self._note_setup(cell)
                 return sample
 
+        previous = [s["extra"]["capacity"] for s in cell["samples"] if (s.get("extra") or {}).get("capacity")]
+        if previous:
+            search = capacity.confirming(search, previous[-1])
+
         def run_search() -> dict[str, Any]:
             found = capacity.search_capacity(scenario, probe, search, upstream_ttft_ms=self.upstream["ttft_ms"],
                                              fatal=(scenarios.VerificationFailed,))
@@ -564,7 +585,7 @@ class Bench:
         sample = self.record(cell, partial(measure.with_server_usage, load, partial(
             run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=journey_duration(profile),
             warmup_s=max(profile.warmup_s, 3.0), seed_users=profile.seed.users,
-            decks_per_user=profile.seed.decks_per_user, cpus=self.client_cpus)))
+            decks_per_user=profile.seed.decks_per_user, think_s=profile.journey_think_s, cpus=self.client_cpus)))
         if sample is not None and sample["extra"].get("client_bound") and "client-bound" not in cell["flags"]:
             cell["flags"].append("client-bound")
             self.save()
@@ -841,6 +862,11 @@ def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
         "closed_loop_latency": "closed-loop latency at saturation is queueing (wrk keeps every connection "
                                "busy), not response time: latency claims use the equal-load open-loop cells",
         "p99_swing_limit": p.p99_swing_limit,
+        "capacity_repetitions": p.capacity_repetitions,
+        "grid_with_capacity": {s: {"levels": list(p.chat_levels), "repetitions": plan.grid_repetitions(s)}
+                               for s in p.grid_with_capacity if s == "chat"},
+        "micro": {"runs": p.micro_runs, "max_time_s": p.micro_max_time_s} if p.micro else None,
+        "journey_think_s": p.journey_think_s,
         "capacity": {k: {"start": v.start, "max_level": v.max_level, "resolution": v.resolution,
                          "max_probes": v.max_probes, "budget_s": v.budget_s, "growth": v.growth,
                          "objective": capacity.objective_text(k, p.upstream_ttft_ms),
@@ -891,20 +917,43 @@ def _run_reliability(console: Console, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console) -> dict[str, Any] | None:
-    """pytest-benchmark over benchmarks/ (Pydantic v1 vs v2, json vs orjson, SM-2 step)."""
-    target = out_dir / "micro.json"
-    argv = [sys.executable, "-m", "pytest", "benchmarks/test_micro.py", "-q", "-p", "no:cacheprovider",
-            "--benchmark-only", f"--benchmark-json={target}", "--benchmark-max-time=0.25",
-            "--benchmark-min-rounds=50"]
-    proc = run_child(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
-                     cwd=REPO_ROOT, timeout=900)
-    if proc.returncode != 0 or not target.exists():
-        console.print(f"[red]micro-benchmarks failed:[/red] {proc.stdout[-500:]}{proc.stderr[-500:]}")
-        return None
+def _run_micro(out_dir: Path, cpus: tuple[int, ...], console: Console, *, runs: int = 1,
+               max_time_s: float = 0.25) -> dict[str, Any] | None:
+    """pytest-benchmark over benchmarks/ (Pydantic v1 vs v2, json vs orjson, SM-2 step), `runs`
+    times, each a fresh process: the first run's JSON in full, and every run's statistics under
+    "runs" (rounds of one process are one repetition; verdicts compare the runs' medians)."""
     import json
 
-    return dict(json.loads(target.read_text()))
+    done: list[dict[str, Any]] = []
+    for i in range(max(1, runs)):
+        target = out_dir / f"micro-{i + 1}.json"
+        argv = [sys.executable, "-m", "pytest", "benchmarks/test_micro.py", "-q", "-p", "no:cacheprovider",
+                "--benchmark-only", f"--benchmark-json={target}", "--benchmark-min-rounds=50"]
+        # the file's marker sets max_time (marker options win over --benchmark-max-time)
+        env = {**os.environ, "STACKBENCH_MICRO_MAX_TIME_S": f"{max_time_s:g}"}
+        proc = run_child(["taskset", "-c", ",".join(map(str, cpus)), *argv] if cpus else argv,
+                         cwd=REPO_ROOT, timeout=900, env=env)
+        if proc.returncode != 0 or not target.exists():
+            console.print(f"[red]micro-benchmark run {i + 1} failed:[/red] {proc.stdout[-500:]}{proc.stderr[-500:]}")
+            continue
+        done.append(dict(json.loads(target.read_text())))
+    if not done:
+        return None
+    first = dict(done[0])
+    first["runs"] = [micro_run_summary(d) for d in done]
+    return first
+
+
+MICRO_STATS = ("min", "max", "mean", "stddev", "median", "iqr", "rounds", "iterations")
+
+
+def micro_run_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """One pytest-benchmark run without its raw timings: what `verdicts._run_medians` reads."""
+    return {"datetime": doc.get("datetime"), "benchmarks": [
+        {"name": b.get("name"), "fullname": b.get("fullname"), "group": b.get("group"),
+         "extra_info": b.get("extra_info") or {}, "params": b.get("params"),
+         "stats": {k: (b.get("stats") or {}).get(k) for k in MICRO_STATS}}
+        for b in doc.get("benchmarks", [])]}
 
 
 @catch_stop_signals()
@@ -931,7 +980,8 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     subset = bool(stacks or impls or servers or scenarios)
     estimate = plan.estimate_s()
     console.print(f"plan: {plan.measurements()} measurements, estimated wall time "
-                  f"{estimate['total'] / 60:.0f} min ({', '.join(f'{k} {v / 60:.1f}' for k, v in estimate.items() if v and k != 'total')} min)")
+                  f"{estimate['total'] / 60:.0f} min ({', '.join(f'{k} {v / 60:.1f}' for k, v in estimate.items() if v and k != 'total')} min)"
+                  + (f" + latency sweep {chosen.db_sweep.estimate_s() / 60:.1f} min" if chosen.db_sweep and not db_delays_ms else ""))
     base_dsn = resolve_dsn(dsn)
     env_doc = environment.capture(base_dsn)
     run_id = results.make_run_id((env_doc.get("git") or {}).get("commit"))
@@ -992,7 +1042,9 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         results.refresh_ceiling(doc)
         bench.save()
         if chosen.micro and not subset:
-            doc["micro"] = _run_micro(run_dir, srv_cpus, console)
+            with console.status(f"micro-benchmarks ({chosen.micro_runs} runs)…"):
+                doc["micro"] = _run_micro(run_dir, srv_cpus, console, runs=chosen.micro_runs,
+                                          max_time_s=chosen.micro_max_time_s)
         doc["checks"] = _run_checks(console, run_dir) if not subset else {}
         if not subset:
             doc["checks"]["reliability"] = _run_reliability(console, run_dir)
@@ -1017,13 +1069,23 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
                           f"{bench.path}\n  render them: stackbench report {bench.path}[/yellow]")
     console.print(f"results: {bench.path}")
     if write_report:
-        from loadtests.report import verdict_table_text
         from loadtests.report import write_report as write
 
         report_dir = write(bench.path, run_dir)
-        console.print(f"report: {report_dir / 'report.html'}")
         if latest if latest is not None else (chosen.name == "standard" and not subset):
             write(bench.path, REPO_ROOT / "reports" / "latest")
             console.print("report copied to reports/latest/")
-        console.print(verdict_table_text(bench.path))
+        console.print(verdict_summary(bench.path, report_dir / "report.html"))
     return bench.path
+
+
+def verdict_summary(results_path: Path, report: Path | None = None) -> str:
+    """The terminal's last words: claims per status and where the report is (the table itself
+    is in the report, with what each verdict compared)."""
+    import json
+
+    from loadtests.report.verdict import judge
+    from loadtests.verdict_render import terminal_summary
+
+    found, _registry = judge(json.loads(Path(results_path).read_text()))
+    return terminal_summary(found, report)

@@ -58,7 +58,7 @@ def test_a_sample_from_locust_statistics(tmp_path: Path) -> None:
     assert sample["rps"] == pytest.approx(275.0)
     # merged histogram of both names: 1,100 responses
     assert sample["latency_ms"] == {"p50": 3.0, "p90": 10.0, "p99": 40.0, "p99_9": 120.0,
-                                    "max": 120.0}
+                                    "max": 120.0, "mean": pytest.approx(5675 / 1100)}  # exact sum ÷ n
     assert sample["errors"] == {"connect": 1, "read": 0, "write": 0, "timeout": 0, "status": 2}
     assert sample["client_cpu_pct"] == pytest.approx(25.0)  # rusage: 2 s over 8 s
     extra = sample["extra"]

@@ -4,6 +4,7 @@ results document and the report; and a server that dies mid-run fails its cells,
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -13,9 +14,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from loadtests import results, runner, setups
+from loadtests import results, rules, runner, setups
 from loadtests.capacity import CapacitySearch
+from loadtests.claims import load_registry
 from loadtests.profiles import PROFILES, claimed_cells
+from loadtests.verdicts import judge
+from stackbench.seed import SeedPlan
 
 pytestmark = [
     pytest.mark.server,
@@ -104,7 +108,8 @@ def _equal_load_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PROFILES, "smoke", dataclasses.replace(
         smoke, equal_load_fractions=(0.25, 0.5), equal_load_repetitions=(1, 2), equal_load_scenarios=("config",),
         equal_load_duration_s=1.0, equal_load_warmup_s=0.3, featured=("rest-uvicorn", "graphql-uvicorn"),
-        capacity={"chat": CapacitySearch(start=3, max_level=6, resolution=0.5, max_probes=3, budget_s=60)}))
+        capacity={"chat": CapacitySearch(start=3, max_level=6, resolution=0.5, max_probes=3, budget_s=60)},
+        grid_with_capacity=("chat",)))
 
 
 def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,6 +141,16 @@ def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, m
                 assert sample["server_pss_bytes"] > 0 and sample["server_cpu_s"] >= 0
     settings = doc["settings"]["equal_load"]
     assert settings["scenarios"]["config"]["reference_rps"] == pytest.approx(reference)
+    # the verdict engine finds these cells: a latency claim is judged on them, at 50 % of the
+    # weaker stack's peak (n = 2 < 5: indicative, never "not measured")
+    registry = load_registry()
+    for claim_id in ("eas-p50-5x", "eas-p99-4x", "sophia-avg-under-200ms"):
+        claim = dataclasses.replace(registry.by_id(claim_id), baseline="graphql-uvicorn", candidate="rest-uvicorn",
+                                    scenarios=("config",))
+        verdict = judge(claim, doc)
+        assert verdict.status == "indicative", (claim_id, verdict.status, verdict.label)
+        part = verdict.to_dict()
+        assert "50%" in json.dumps(part) and "req/s offered" in json.dumps(part), part
     # every closed-loop sample carries the v2 fields; the setup is what was launched
     closed = next(c for c in doc["cells"] if c["id"] == "rest-uvicorn/config/wrk/c8")
     sample = closed["samples"][0]
@@ -149,7 +164,12 @@ def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, m
     assert eas["status"] == "refused" and "4 server cores" in eas["error"]
     assert doc["settings"]["variants"]["rest-uvicorn-eas"]["refused"] == eas["error"]
     # chat capacity by search: one cell, an interval, the probes that found it
-    chat = next(c for c in doc["cells"] if c["stack"] == "rest-uvicorn" and c["scenario"] == "chat")
+    chat = next(c for c in doc["cells"] if c["stack"] == "rest-uvicorn" and c["scenario"] == "chat"
+                and c["mode"] == "capacity")
+    # beside the search, the chat grid (latency, memory and error claims read it, not the search)
+    grid = next(c for c in doc["cells"] if c["id"] == "rest-uvicorn/chat/chat/c5")
+    assert grid["mode"] == "closed" and grid["status"] == "ok" and len(grid["samples"]) == 1, grid["error"]
+    assert grid["samples"][0]["extra"]["ttft_ms"]["p50"] > 0
     assert chat["mode"] == "capacity" and chat["concurrency"] is None and chat["status"] == "ok", chat["error"]
     found = chat["samples"][0]["extra"]["capacity"]
     assert found["probes"][0]["level"] == 3 and found["max_tried"] <= 6
@@ -210,15 +230,16 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     plan = _standard_plan()
     estimate = plan.estimate_s()
     assert estimate["total"] == pytest.approx(sum(v for k, v in estimate.items() if k != "total"), abs=1)
-    assert estimate["total"] <= 50 * 60, estimate
-    stacks = {s.id: s for s in plan.stacks}
     profile = plan.profile
+    assert profile.db_sweep is not None
+    assert estimate["total"] + profile.db_sweep.estimate_s() <= 60 * 60, estimate  # the sweep included
+    stacks = {s.id: s for s in plan.stacks}
     for (stack_id, scenario), levels in claimed_cells().items():
         if stack_id not in stacks or scenario not in plan.scenarios[stack_id]:
             raise AssertionError(f"claimed cell {stack_id}/{scenario} not in the plan")
         stack = stacks[stack_id]
-        if scenario in profile.capacity:
-            assert plan.repetitions(stack, scenario) >= 1
+        if scenario in profile.capacity:  # decisive capacity verdicts need two searches a side
+            assert plan.repetitions(stack, scenario) >= rules.MIN_SEARCHES, (stack_id, scenario)
             continue
         for level in levels:
             c = profile.primary_concurrency if level is None else level
@@ -226,6 +247,19 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
             assert plan.repetitions(stack, scenario, c) >= 5, (stack_id, scenario, c)
             if scenario != "journey":
                 assert plan.duration_s(stack, scenario, c) >= 10
+    # chat latency/memory/error claims read a grid run beside the capacity search, 5 times
+    assert profile.chat_levels and plan.grid_repetitions("chat") >= rules.MIN_DECISIVE
+    # micro verdicts are decisive over independent benchmark processes; the journey thinks
+    assert profile.micro and profile.micro_runs >= rules.MIN_DECISIVE
+    assert profile.journey_think_s > 0
+    # the latency sweep keeps the stacks and delays its section compares, at two repetitions
+    sweep = profile.db_sweep
+    assert {"flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"} <= set(sweep.stacks)
+    assert sweep.delays_ms == (0.0, 1.0, 5.0, 20.0) and sweep.repetitions >= 2
+    # a confirming capacity search is priced below the first one
+    one = runner.make_plan(dataclasses.replace(profile, capacity_repetitions=1), stack_ids=None, impls=None,
+                           servers=None, only=None, server_cpus=(0,), client_cpus=(1,)).estimate_s()
+    assert one["realtime"] < estimate["realtime"] < 2 * one["realtime"]
     # c100 (the EAS wrk claims) is measured; c16/c256 are a sensitivity sweep at one repetition
     gevent = stacks["flask-gunicorn-gevent"]
     assert plan.concurrency("config", gevent) == (16, 100, 256)
@@ -261,3 +295,66 @@ def test_p99_swing_is_flagged_on_the_p99() -> None:
     cell["samples"] = cell["samples"][:1]
     runner.flag_p99_swing(cell, 1.5)
     assert cell["flags"] == [] and "p99_spread" not in cell
+
+
+LATEST = Path(runner.REPO_ROOT) / "reports" / "latest" / "results.json"
+
+
+def _benchmark_json(speedup: float, jitter: float) -> dict[str, Any]:
+    """A pytest-benchmark document with one baseline/candidate pair (as benchmarks/ tags them)."""
+    def bench(role: str, median: float) -> dict[str, Any]:
+        return {"name": f"test_validate_dict[card-{role}]", "fullname": f"benchmarks/test_micro.py::{role}",
+                "group": "validate-dict-card", "extra_info": {"role": role}, "params": {"kind": "card"},
+                "stats": {"min": median * 0.9, "max": median * 2, "mean": median * 1.1, "stddev": median / 10,
+                          "median": median, "iqr": median / 20, "rounds": 500, "iterations": 1,
+                          "data": [median] * 500}}
+    return {"datetime": "2026-12-02T00:00:00", "machine_info": {}, "benchmarks": [
+        bench("baseline", 10e-6 * jitter), bench("candidate", 10e-6 * jitter / speedup)]}
+
+
+def test_micro_runs_are_what_the_verdict_reads() -> None:
+    claim = load_registry().by_id("sophia-pydantic-v2-20x")
+    docs = [_benchmark_json(8.0, 1 + i / 50) for i in range(5)]
+    runs = [runner.micro_run_summary(d) for d in docs]
+    assert all("data" not in b["stats"] for r in runs for b in r["benchmarks"])  # raw timings left out
+    doc = results.load(LATEST)
+    micro = {**docs[0], "runs": runs}
+    verdict = judge(claim, doc, micro=micro)
+    assert verdict.status == "partly supported", (verdict.status, verdict.label)  # 8x against 20x
+    assert verdict.n == (5, 5) and "independent benchmark runs" in (verdict.method or "")
+    # one run (the quick profile) can only be indicative
+    single = {**docs[0], "runs": runs[:1]}
+    assert judge(claim, doc, micro=single).status == "indicative"
+
+
+def test_the_terminal_gets_counts_and_the_report_path(tmp_path: Path) -> None:
+    text = runner.verdict_summary(LATEST, tmp_path / "report.html")
+    lines = text.splitlines()
+    assert len(lines) == 2
+    assert "claims:" in lines[0] and "not testable" in lines[0]
+    assert lines[1] == f"report: {tmp_path / 'report.html'}"
+
+
+@pytest.mark.slow
+def test_journey_with_think_time_runs_at_one_pace_and_is_judged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 users thinking 2 s on average: both stacks keep up, so both serve the same req/s and
+    the journey's mean latency is response time, judged (indicative at n = 1), not refused."""
+    smoke = PROFILES["smoke"]
+    monkeypatch.setitem(PROFILES, "smoke", dataclasses.replace(
+        smoke, journey_users=100, journey_think_s=2.0, journey_duration_s=8.0, warmup_s=3.0,
+        featured=("flask-gunicorn-gthread", "rest-uvicorn"),
+        # enough due cards that no deck runs dry inside the window (requests per task stay put)
+        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1)))
+    doc = _run(tmp_path, ["flask-gunicorn-gthread", "rest-uvicorn"], ["journey"])
+    cells = {c["stack"]: c for c in doc["cells"] if c["scenario"] == "journey"}
+    assert set(cells) == {"flask-gunicorn-gthread", "rest-uvicorn"}
+    for cell in cells.values():
+        assert cell["status"] == "ok", cell["error"]
+        assert cell["samples"][0]["extra"]["think_s"] == 2.0
+    rps = [c["samples"][0]["rps"] for c in cells.values()]
+    seen = {k: (c["samples"][0]["rps"], c["samples"][0]["latency_ms"]["p50"],
+                {n: r["requests"] for n, r in c["samples"][0]["extra"]["requests_by_name"].items()})
+            for k, c in cells.items()}
+    assert abs(rps[0] - rps[1]) <= 0.05 * max(rps), seen  # evidence.EQUAL_PACE
+    verdict = judge(load_registry().by_id("mandarin-avg-response-33pct"), doc)
+    assert verdict.status == "indicative", (verdict.status, verdict.label)
