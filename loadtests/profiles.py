@@ -128,8 +128,9 @@ PROFILES = {
     # Verdict cells: 5 interleaved repetitions, 10 s wrk windows at c100 (the level the EAS wrk
     # claims name; the primary level of every other closed-loop claim); c16/c256 on config as a
     # one-repetition sensitivity sweep (3 s windows); capacity by two searches; equal-load open
-    # loop at 50 % (5 repetitions, judged) and 75 % (one, sensitivity); micro-benchmarks in 5
-    # processes; the journey with 2 s mean think time (100 users offer about 170 req/s). With its sweep, ≤ 60 minutes on 2 cores.
+    # loop at 50 % (5 repetitions, judged; `full` adds 25 % and 75 %); micro-benchmarks in 5
+    # processes; the journey with 2 s mean think time (100 users offer about 170 req/s).
+    # With its sweep, ≤ 60 minutes on 2 cores (Plan.estimate_s + SweepSettings.estimate_s).
     "standard": Profile(
         name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
@@ -138,7 +139,7 @@ PROFILES = {
         micro_runs=5, micro_max_time_s=0.25, journey_think_s=2.0,
         primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=3.0,
         sweep_scenarios=("config",),
-        trim_unclaimed=True, equal_load_fractions=(0.5, 0.75), equal_load_repetitions=(5, 1),
+        trim_unclaimed=True, equal_load_fractions=(0.5,), equal_load_repetitions=(5,),
         equal_load_duration_s=4.0, journey_duration_s=10.0,
         # the stacks latency claims compare (claims.toml: p50/p99/mean claims)
         equal_load_stacks=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"),
