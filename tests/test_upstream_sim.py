@@ -295,8 +295,18 @@ def test_workers_share_control_and_stats() -> None:
     assert not _live_group_members(pid)  # uvicorn's supervisor, workers, resource tracker
 
 
-def _live_group_members(pgid: int) -> list[int]:
-    """Processes still running in a process group (zombies awaiting init's reaping excepted)."""
+def _live_group_members(pgid: int, within_s: float = 3.0) -> list[int]:
+    """Processes still running in a process group (zombies awaiting init's reaping excepted),
+    after waiting up to `within_s` for them to go: SIGKILL is delivered asynchronously, so an
+    orphaned worker can still be listed as running for a moment after stop() returns (CI saw
+    one)."""
+    deadline = time.monotonic() + within_s
+    while (members := _group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
+def _group_members(pgid: int) -> list[int]:
     members = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error, ProcessLookupError):

@@ -16,6 +16,7 @@ import pytest
 
 from loadtests import rules
 from loadtests import verdicts as v
+from loadtests.profiles import PROFILES
 from tests.test_verdicts_docs import capacity_cell, cell, doc, open_cell, rps_cell, sample, setup
 
 REGISTRY = v.load_registry()
@@ -95,12 +96,16 @@ def test_indicative_below_the_minimum_n_never_supported() -> None:
 
 
 def test_quick_profile_yields_only_indicative() -> None:
-    """reports/latest with one repetition kept per cell: what a quick run gives."""
+    """reports/latest cut to what a quick run keeps: its repetitions per cell and its
+    independent micro-benchmark runs (a standard run holds 5 of each)."""
     if not LATEST.is_file():
         pytest.skip("no reports/latest/results.json")
     quick = json.loads(LATEST.read_text())
+    profile = PROFILES["quick"]
     for c in quick["cells"]:
-        c["samples"] = c["samples"][:1]
+        c["samples"] = c["samples"][:profile.repetitions]
+    if isinstance(quick.get("micro"), dict) and "runs" in quick["micro"]:
+        quick["micro"]["runs"] = quick["micro"]["runs"][:profile.micro_runs]
     found = v.judge_all(quick)
     assert {x.status for x in found} <= {v.INDICATIVE, v.NOT_MEASURED, v.NOT_TESTABLE, v.ANALOGUE}
     assert any(x.status == v.INDICATIVE for x in found)

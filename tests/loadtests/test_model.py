@@ -1,5 +1,7 @@
 """The typed results document (loadtests/model.py): validation on construction, the schema-1
-upgrade (on the committed reports/latest/results.json), metric accessors and the JSON Schema."""
+upgrade (on a schema-1 run kept in tests/loadtests/data: 41 cells of the standard run of
+2026-11-30, micro-benchmarks dropped), metric accessors, the JSON Schema, and the committed
+reports/latest/results.json loading as it is."""
 
 from __future__ import annotations
 
@@ -15,11 +17,24 @@ from loadtests import model, results
 
 ROOT = Path(__file__).resolve().parents[2]
 LATEST = ROOT / "reports" / "latest" / "results.json"
+SCHEMA_1_RUN = Path(__file__).resolve().parent / "data" / "results_v1.json"
 
 
 @pytest.fixture(scope="module")
 def latest() -> dict:
-    return json.loads(LATEST.read_text())
+    """A schema-1 document: what every upgrade test starts from."""
+    return json.loads(SCHEMA_1_RUN.read_text())
+
+
+def test_committed_latest_loads_validates_and_round_trips() -> None:
+    """reports/latest is whatever the last standard run wrote (schema 1 or 2): it must load."""
+    raw = json.loads(LATEST.read_text())
+    current = model.upgrade_v1(raw) if raw["schema_version"] == 1 else raw
+    assert results.validate(raw) == []
+    run = model.Run.from_json(raw)
+    assert len(run.cells) == len(raw["cells"]) > 0
+    assert run.to_json() == current
+    assert jsonschema_rs.validator_for(json.loads(model.SCHEMA_PATH.read_text())).is_valid(current)
 
 
 def test_latest_v1_upgrades_and_loads(latest: dict) -> None:
