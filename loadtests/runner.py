@@ -184,10 +184,12 @@ class Plan:
         return [s for s in self.profile.equal_load_scenarios if s in self.scenarios.get(stack.id, [])]
 
     # --- what it costs ---------------------------------------------------------------------
-    def estimate_s(self) -> dict[str, float]:
+    def estimate_s(self, subset: bool = False) -> dict[str, float]:
         """The plan's expected wall time, by phase (seconds; `COST_S` holds the per-step costs on
         the 2-core machine): closed-loop samples are warm-up + window + overhead, each stack
-        starts once per repetition it runs in, capacity searches are priced at their budget."""
+        starts once per repetition it runs in, capacity searches are priced at their budget.
+        A subset run (named stacks/scenarios, or a profile's own matrix such as `ci`) skips the
+        micro-benchmarks and checks, so they are not priced."""
         p = self.profile
 
         def closed_sample(stack: Stack | None = None, scenario: str = "config", level: int | None = None) -> float:
@@ -235,9 +237,10 @@ class Plan:
             starts = sum(p.equal_load_repetitions)
             phases["equal_load"] += starts * (COST_S["server_start_app"]
                                               + len(self.equal_load_scenarios(stack)) * per_equal)
-        if p.micro:
+        if p.micro and not subset:
             phases["checks"] += p.micro_runs * (COST_S["micro_run"] + MICRO_BENCHMARKS * p.micro_max_time_s)
-        phases["checks"] += COST_S["checks"] + COST_S["reliability"]
+        if not subset:
+            phases["checks"] += COST_S["checks"] + COST_S["reliability"]
         phases["total"] = sum(phases.values())
         return {k: round(v, 1) for k, v in phases.items()}
 
@@ -978,7 +981,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     plan = make_plan(chosen, stack_ids=stacks, impls=impls, servers=servers, only=scenarios,
                      server_cpus=srv_cpus, client_cpus=cli_cpus)
     subset = bool(stacks or impls or servers or scenarios)
-    estimate = plan.estimate_s()
+    estimate = plan.estimate_s(subset=subset)
     console.print(f"plan: {plan.measurements()} measurements, estimated wall time "
                   f"{estimate['total'] / 60:.0f} min ({', '.join(f'{k} {v / 60:.1f}' for k, v in estimate.items() if v and k != 'total')} min)"
                   + (f" + latency sweep {chosen.db_sweep.estimate_s() / 60:.1f} min" if chosen.db_sweep and not db_delays_ms else ""))
