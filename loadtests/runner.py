@@ -237,9 +237,9 @@ class Plan:
             starts = sum(p.equal_load_repetitions)
             phases["equal_load"] += starts * (COST_S["server_start_app"]
                                               + len(self.equal_load_scenarios(stack)) * per_equal)
-        if p.micro and not subset:
-            phases["checks"] += p.micro_runs * (COST_S["micro_run"] + MICRO_BENCHMARKS * p.micro_max_time_s)
         if not subset:
+            if p.micro:
+                phases["checks"] += p.micro_runs * (COST_S["micro_run"] + MICRO_BENCHMARKS * p.micro_max_time_s)
             phases["checks"] += COST_S["checks"] + COST_S["reliability"]
         phases["total"] = sum(phases.values())
         return {k: round(v, 1) for k, v in phases.items()}
