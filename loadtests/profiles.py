@@ -104,7 +104,7 @@ class Profile:
 
 QUICK_FLOORS = (
     "raw-asgi-granian-asgi", "raw-asgi-uvicorn", "raw-wsgi-granian-wsgi", "raw-wsgi-gunicorn-gthread",
-    "hello-fastapi", "hello-flask", "hello-strawberry",
+    "hello-fastapi", "hello-flask", "hello-strawberry", "db-fastapi", "db-flask",
 )
 
 PROFILES = {

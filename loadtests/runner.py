@@ -41,7 +41,7 @@ from rich.progress import (
 )
 
 from flashcards.settings import Settings
-from loadtests import capacity, environment, measure, multicore, results, scenarios, setups
+from loadtests import capacity, environment, floors, measure, multicore, results, scenarios, setups
 from loadtests.benchdb import BenchDatabase
 from loadtests.interrupt import catch_stop_signals, reason_of, run_child
 from loadtests.profiles import PROFILES, Profile, claimed_cells
@@ -436,8 +436,8 @@ class Bench:
             self.db.restore()
 
     def _user(self, stack: Stack, client: httpx.Client) -> scenarios.BenchUser | None:
-        if stack.kind == "floor":
-            return None
+        if stack.kind == "floor":  # a database floor has no login: a token signed as the app signs it
+            return floors.bench_user(self.plan.profile.seed, self.env) if stack.api == "rest" else None
         username = "user00001"
         token = scenarios.login(client, stack.api, username)
         decks, cards = scenarios.owned_ids(self.plan.profile.seed, 1)
@@ -445,7 +445,7 @@ class Bench:
 
     def _closed_and_chat(self, stack: Stack, running: RunningServer, names: list[str]) -> bool:
         load = measure.Load(running.url, running.pid, self.client_cpus)
-        floor_path = FLOORS[stack.impl].ready_path if stack.kind == "floor" else None
+        floor_path = FLOORS[stack.impl].ready_path if stack.kind == "floor" and stack.api == "floor" else None
         wrote = False
         with httpx.Client(base_url=running.url, timeout=30) as client:
             try:

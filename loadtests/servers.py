@@ -491,7 +491,7 @@ def refuse_sqlite_workers(spec: ServerSpec) -> None:
     """The event feed spans worker processes on PostgreSQL only (flashcards/_async/feed.py); on
     SQLite it is one process' bus, so a multi-worker app server would lose events silently."""
     if not spec.app.target.startswith("impl_"):
-        return  # floors have no database
+        return  # floors keep no event feed (the database floors refuse SQLite themselves)
     from flashcards.dsn import backend_of
     from flashcards.settings import Settings
 

@@ -25,13 +25,14 @@ APPS: dict[str, AppTarget] = {
 # A floor answers GET on its ready path (`/`, Strawberry's `/?query={message}`).
 FLOORS: dict[str, AppTarget] = {name: floor.app for name, floor in FLOOR_DEFS.items()}
 # Which server a framework floor runs on: the one its app stack is most often run on.
-HELLO_SERVER = {"hello-fastapi": "uvicorn", "hello-flask": "gunicorn-gthread", "hello-strawberry": "uvicorn"}
+HELLO_SERVER = {"hello-fastapi": "uvicorn", "hello-flask": "gunicorn-gthread", "hello-strawberry": "uvicorn",
+                "db-fastapi": "uvicorn", "db-flask": "gunicorn-gthread"}
 
 
 @dataclass(frozen=True)
 class Stack:
     id: str
-    impl: str  # flask | rest | graphql | raw-asgi | raw-wsgi | hello-*
+    impl: str  # flask | rest | graphql | raw-asgi | raw-wsgi | hello-* | db-*
     server: str
     api: Api
     kind: Literal["app", "floor"]
@@ -56,7 +57,8 @@ class Stack:
     def supports(self, scenario: str) -> bool:
         wanted = scenarios.get(scenario)
         if self.kind == "floor":
-            return wanted.floors
+            floor = FLOOR_DEFS.get(self.impl)
+            return scenario in floor.as_app if floor and floor.as_app else wanted.floors
         return wanted.needs not in self.lacks
 
 
@@ -83,7 +85,9 @@ def _registry() -> dict[str, Stack]:
     for server in all_servers("wsgi"):
         stacks.append(Stack(f"raw-wsgi-{server}", "raw-wsgi", server, "floor", "floor"))
     for hello, server in HELLO_SERVER.items():
-        stacks.append(Stack(hello, hello, server, "floor", "floor"))
+        # a database floor is sent the REST app's requests (loadtests.floors: `as_app`)
+        api: Api = "rest" if FLOOR_DEFS[hello].database else "floor"
+        stacks.append(Stack(hello, hello, server, api, "floor"))
     return {s.id: s for s in stacks}
 
 

@@ -3,13 +3,22 @@
 ``raw-asgi`` / ``raw-wsgi`` measure the server alone (and the load generator's headroom);
 ``hello-*`` measure each framework's own hello world. All answer ``{"message": "hello"}``
 (Strawberry inside its ``{"data": …}`` envelope).
+
+``db-*`` are database floors: a framework and its community's raw driver reading one card
+(``db_fastapi``: asyncpg; ``db_flask``: psycopg 3), no ORM and no service layer. They answer the
+``card`` scenario with the app's own request (path, bearer token, card ids) and body, from the
+run's seeded database (``STACKBENCH_DSN``, as every stack gets it), so app ÷ floor is the cost
+of everything our app adds to that read (loadtests/floor_ratios.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loadtests.servers import AppTarget, Kind, all_servers
+from loadtests.verification import BenchUser, owned_ids
+from stackbench.seed import SeedPlan
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,13 @@ class Floor:
     name: str
     app: AppTarget
     framework: str | None  # the distribution measured on top of the server, if any
+    # Scenarios this floor answers with the app's own request instead of one GET of its ready
+    # path (a database floor reads a card as the app does); empty: the `floors=True` scenarios.
+    as_app: tuple[str, ...] = ()
+
+    @property
+    def database(self) -> bool:
+        return bool(self.as_app)
 
     @property
     def kind(self) -> Kind:
@@ -41,6 +57,8 @@ FLOORS: dict[str, Floor] = {
             ),
             "strawberry-graphql",
         ),
+        Floor("db-fastapi", AppTarget("loadtests.floors.db_fastapi:app", "asgi"), "fastapi", as_app=("card",)),
+        Floor("db-flask", AppTarget("loadtests.floors.db_flask:app", "wsgi"), "flask", as_app=("card",)),
     ]
 }
 
@@ -55,3 +73,16 @@ def floor_stacks() -> list[tuple[str, Floor, str]]:
         for floor in FLOORS.values()
         for server in all_servers(floor.kind)
     ]
+
+
+def bench_user(plan: SeedPlan, env: Mapping[str, str], user_number: int = 1) -> BenchUser:
+    """The seeded user a database floor is loaded as. A floor has no login route, so the token is
+    signed as the app signs one at login (same claims, same secret: the one the run gives every
+    stack), and the floor verifies it per request as the app does; seeded user n has id n."""
+    from flashcards.security import issue_token
+    from flashcards.settings import DEFAULT_SECRET, Settings
+
+    secret = env.get("STACKBENCH_JWT_SECRET", DEFAULT_SECRET)
+    token = issue_token(Settings(jwt_secret=secret, environment="test"), user_number)
+    decks, cards = owned_ids(plan, user_number)
+    return BenchUser(f"user{user_number:05d}", token, decks, cards)

@@ -1,0 +1,121 @@
+"""The FastAPI database floor: one card read the way a FastAPI + asyncpg app writes it.
+
+No ORM, no service layer, no stackbench app code: an asyncpg pool made in the `lifespan`, one
+`SELECT` by primary key and owner, a Pydantic response model (FastAPI's idiom; it also puts the
+200 answer on the same serializer as `impl_rest`: FastAPI's default response class, which dumps
+a response model to JSON through pydantic-core). The body is the rest app's `CardOut`, field for
+field (tests/loadtests/test_db_floors.py compares them).
+
+What it does per request, so that the app-to-floor ratio is honest:
+
+* authentication: the same PyJWT verification as the app (HS256, issuer ``stackbench``,
+  ``exp``/``iat``/``sub``/``iss`` required, the secret from ``STACKBENCH_JWT_SECRET``) — that is
+  work every community app with bearer tokens does. Not done: the app's "the user still exists"
+  lookup (once per user every few seconds: flashcards/knownusers.py), its edge middleware
+  (body limit, request checks) and its RFC 9457 problem details beyond status and title.
+* the query: the app's own (`cards.id = $1 AND cards.owner_id = $2`, the owner denormalised on
+  the card), as an asyncpg prepared statement (asyncpg caches them per connection).
+* the pool: the app's budget per worker process, ``STACKBENCH_POOL_SIZE`` connections kept
+  (default 10) up to ``+ STACKBENCH_POOL_MAX_OVERFLOW`` (default 10).
+
+``GET /`` answers ``{"message": "hello"}``: the servers' readiness probe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import jwt
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from flashcards.runtime import apply_gc_policy
+
+# The DSN the runner gives every stack; asyncpg wants a plain libpq URL (no `+driver`).
+DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
+SECRET = os.environ.get("STACKBENCH_JWT_SECRET", "stackbench-insecure-development-secret-change-me")
+POOL_SIZE = int(os.environ.get("STACKBENCH_POOL_SIZE", "10"))
+POOL_OVERFLOW = int(os.environ.get("STACKBENCH_POOL_MAX_OVERFLOW", "10"))
+CARD_SQL = (
+    "SELECT id, deck_id, front, back, ef_hundredths, interval_days, repetitions, lapses, due_at, "
+    "created_at, updated_at FROM cards WHERE id = $1 AND owner_id = $2"
+)
+
+
+class Card(BaseModel):
+    id: int
+    deck_id: int
+    front: str
+    back: str
+    ease: float
+    interval_days: int
+    repetitions: int
+    lapses: int
+    due_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if not DSN.startswith("postgresql://"):
+        raise RuntimeError(f"the database floor needs PostgreSQL in STACKBENCH_DSN, got {DSN[:40]!r}")
+    app.state.pool = await asyncpg.create_pool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE + POOL_OVERFLOW)
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+def user_id(authorization: str | None) -> int | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        claims = jwt.decode(token.strip(), SECRET, algorithms=["HS256"], issuer="stackbench",
+                            options={"require": ["exp", "iat", "sub", "iss"]})
+        return int(claims["sub"])
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        return None
+
+
+def problem(status: int, title: str) -> JSONResponse:
+    return JSONResponse({"type": "about:blank", "title": title, "status": status}, status_code=status,
+                        media_type="application/problem+json")
+
+
+@app.get("/")
+async def hello() -> dict[str, str]:
+    return {"message": "hello"}
+
+
+@app.get("/api/cards/{card_id}", response_model=Card)
+async def get_card(card_id: int, request: Request) -> Any:
+    owner = user_id(request.headers.get("authorization"))
+    if owner is None:
+        return problem(401, "Unauthorized")
+    row = await request.app.state.pool.fetchrow(CARD_SQL, card_id, owner)
+    if row is None:
+        return problem(404, "Not Found")
+    # Timestamps are stored as naive UTC (flashcards/tables.py): aware again, they serialize
+    # with the `Z` the app's answers carry.
+    return {
+        "id": row["id"], "deck_id": row["deck_id"], "front": row["front"], "back": row["back"],
+        "ease": row["ef_hundredths"] / 100, "interval_days": row["interval_days"],
+        "repetitions": row["repetitions"], "lapses": row["lapses"],
+        "due_at": row["due_at"].replace(tzinfo=UTC), "created_at": row["created_at"].replace(tzinfo=UTC),
+        "updated_at": row["updated_at"].replace(tzinfo=UTC),
+    }
+
+
+apply_gc_policy()  # the same GC policy as the apps (flashcards.runtime)

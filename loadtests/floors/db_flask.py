@@ -1,0 +1,102 @@
+"""The Flask database floor: one card read the way a Flask + psycopg 3 app writes it.
+
+No ORM, no service layer, no stackbench app code: psycopg 3 (the driver the Flask app uses
+under SQLAlchemy), one connection per server thread (``threading.local``: psycopg_pool is not
+installed here, and a gthread worker's threads live as long as the worker, so each thread keeps
+its connection, as a pool would), autocommit (one statement, no transaction to open or roll
+back), one `SELECT` by primary key and owner, and the route returns a dict (Flask's `jsonify`).
+The body is the rest app's `CardOut`, field for field (tests/loadtests/test_db_floors.py
+compares them); timestamps are formatted as ISO 8601 with `Z` by hand, since Flask's JSON
+provider would write HTTP dates.
+
+What it does per request, so that the app-to-floor ratio is honest:
+
+* authentication: the same PyJWT verification as the app (HS256, issuer ``stackbench``,
+  ``exp``/``iat``/``sub``/``iss`` required, the secret from ``STACKBENCH_JWT_SECRET``). Not
+  done: the app's "the user still exists" lookup (once per user every few seconds), its request
+  checks at the edge and its RFC 9457 problem details beyond status and title.
+* the query: the app's own (`cards.id = %s AND cards.owner_id = %s`); psycopg prepares it on
+  the server after its fifth execution on a connection (its `prepare_threshold`).
+
+``GET /`` answers ``{"message": "hello"}``: the servers' readiness probe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+import jwt
+import psycopg
+from flask import Flask, Response, jsonify, request
+from psycopg.rows import dict_row
+
+from flashcards.runtime import apply_gc_policy
+
+# The DSN the runner gives every stack; psycopg wants a plain libpq URL (no `+driver`).
+DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
+SECRET = os.environ.get("STACKBENCH_JWT_SECRET", "stackbench-insecure-development-secret-change-me")
+CARD_SQL = (
+    "SELECT id, deck_id, front, back, ef_hundredths, interval_days, repetitions, lapses, due_at, "
+    "created_at, updated_at FROM cards WHERE id = %s AND owner_id = %s"
+)
+
+app = Flask(__name__)
+_local = threading.local()
+
+
+def connection() -> psycopg.Connection[dict[str, Any]]:
+    conn: psycopg.Connection[dict[str, Any]] | None = getattr(_local, "conn", None)
+    if conn is None or conn.closed or conn.broken:
+        if not DSN.startswith("postgresql://"):
+            raise RuntimeError(f"the database floor needs PostgreSQL in STACKBENCH_DSN, got {DSN[:40]!r}")
+        conn = psycopg.connect(DSN, autocommit=True, row_factory=dict_row)
+        _local.conn = conn
+    return conn
+
+
+def user_id(authorization: str | None) -> int | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        claims = jwt.decode(token.strip(), SECRET, algorithms=["HS256"], issuer="stackbench",
+                            options={"require": ["exp", "iat", "sub", "iss"]})
+        return int(claims["sub"])
+    except (jwt.InvalidTokenError, ValueError, TypeError):
+        return None
+
+
+def problem(status: int, title: str) -> Response:
+    response = jsonify({"type": "about:blank", "title": title, "status": status})
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+@app.get("/")
+def hello() -> dict[str, str]:
+    return {"message": "hello"}
+
+
+@app.get("/api/cards/<int:card_id>")
+def get_card(card_id: int) -> Any:
+    owner = user_id(request.headers.get("Authorization"))
+    if owner is None:
+        return problem(401, "Unauthorized")
+    row = connection().execute(CARD_SQL, (card_id, owner)).fetchone()
+    if row is None:
+        return problem(404, "Not Found")
+    # Timestamps are stored as naive UTC (flashcards/tables.py); `Z` as the app writes them.
+    return {
+        "id": row["id"], "deck_id": row["deck_id"], "front": row["front"], "back": row["back"],
+        "ease": row["ef_hundredths"] / 100, "interval_days": row["interval_days"],
+        "repetitions": row["repetitions"], "lapses": row["lapses"],
+        "due_at": row["due_at"].isoformat() + "Z", "created_at": row["created_at"].isoformat() + "Z",
+        "updated_at": row["updated_at"].isoformat() + "Z",
+    }
+
+
+apply_gc_policy()  # the same GC policy as the apps (flashcards.runtime)
