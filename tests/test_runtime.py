@@ -41,6 +41,8 @@ TARGETS = [
     "loadtests.floors.hello_strawberry",
     "loadtests.floors.raw_asgi",
     "loadtests.floors.raw_wsgi",
+    "loadtests.floors.db_fastapi",
+    "loadtests.floors.db_flask",
 ]
 
 
