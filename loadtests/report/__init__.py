@@ -7,8 +7,8 @@ throughput figures from the JSON and compares.
 The package: `document` (Section/Table, Markdown and HTML rendering), `charts` (matplotlib),
 `values` (reading the results document), and the sections: `verdict`, `scenario` (closed
 loop, open loop), `realtime`, `sweep` (the latency sweep; its ratios and crossover in
-`crossover`), `run` (reliability, floors, calibration, environment); `build`
-assembles them.
+`crossover`), `run` (reliability, floors, calibration, environment), `overhead` (app ÷ its
+framework's floor); `build` assembles them.
 
 Adding a section from your own module
 -------------------------------------
@@ -36,6 +36,7 @@ SECTION_BUILDERS: list[str] = [
     "loadtests.report.sweep:sweep_section",  # injected database round trips, upstream TTFT (doc["sweep"])
     "loadtests.report.run:reliability_section",
     "loadtests.report.run:floors_section",
+    "loadtests.report.overhead:overhead_section",  # app ÷ its framework's floor (loadtests/floor_ratios.py)
     "loadtests.report.run:calibration_section",
     "loadtests.report.verdict:rules_section",
     "loadtests.report.run:environment_section",
