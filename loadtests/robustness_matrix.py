@@ -84,16 +84,19 @@ async def run_probes(target: probes.Target, s: RobustnessSettings, rss: Any) -> 
     """Every probe against one server, in a fixed order (the gentlest harm last is not the
     point: the order is the same for every server, so a carried-over stall is comparable)."""
     out: dict[str, Any] = {}
-    timing = {"every_s": s.probe_every_s, "timeout_s": s.probe_timeout_s}
+    every, timeout = s.probe_every_s, s.probe_timeout_s
     steps: list[tuple[str, Any]] = [
         ("slowloris", lambda: probes.slowloris(target, s.slowloris_connections, s.slowloris_duration_s,
-                                               s.slowloris_interval_s, recover_s=s.recover_s, **timing)),
+                                               s.slowloris_interval_s, recover_s=s.recover_s, every_s=every,
+                                               timeout_s=timeout)),
         ("oversized_header", lambda: _headers(target, s, rss)),
         ("slow_body", lambda: probes.slow_body(target, s.slow_body_connections, s.slow_body_duration_s,
-                                               s.slow_body_interval_s, recover_s=s.recover_s, **timing)),
-        ("idle_keepalive", lambda: probes.idle_keepalive(target, s.idle_connections, s.idle_hold_s, **timing)),
+                                               s.slow_body_interval_s, recover_s=s.recover_s, every_s=every,
+                                               timeout_s=timeout)),
+        ("idle_keepalive", lambda: probes.idle_keepalive(target, s.idle_connections, s.idle_hold_s, every_s=every,
+                                                         timeout_s=timeout)),
         ("abandon_streams", lambda: probes.abandon_streams(target, s.abandon_streams, s.abandon_rounds,
-                                                           bound_s=s.recover_s, timeout_s=s.probe_timeout_s)),
+                                                           bound_s=s.recover_s, timeout_s=timeout)),
     ]
     for name, step in steps:
         started = time.monotonic()
@@ -165,8 +168,8 @@ def run_matrix(servers: Sequence[str], settings: RobustnessSettings, *, env: dic
                 console.print(f"robustness: {server} ({stack.id})…")
             try:
                 with RunningServer(spec) as running:
-                    entry["settings"] = spec.settings()
-                    target = probes.Target(spec.host, spec.port, stream_path="/api/events",
+                    entry["settings"] = running.spec.settings()  # with the port it was given
+                    target = probes.Target(running.spec.host, running.spec.port, stream_path="/api/events",
                                            stream_headers=(("Authorization", f"Bearer {token}"),
                                                            ("Accept", "text/event-stream")))
                     entry["probes"] = asyncio.run(run_probes(target, settings, lambda: group_rss(running)))
