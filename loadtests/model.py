@@ -260,6 +260,53 @@ class Interruption(_Model):
     completed_cells: Count
 
 
+# --- the robustness matrix (issue 19; loadtests/robustness_matrix.py) ---------------------------
+ROBUSTNESS_PROBES = ("slowloris", "oversized_header", "slow_body", "idle_keepalive", "abandon_streams")
+
+
+class ProbeTally(_Model):
+    """The normal requests sent beside an attack: served = a 200 within the probe timeout."""
+
+    sent: Count
+    served: Count
+    p50_ms: Num | None = None
+    max_ms: Num | None = None
+
+    @model_validator(mode="after")
+    def _at_most_sent(self) -> ProbeTally:
+        if self.served > self.sent:
+            raise ValueError(f"served {self.served} > sent {self.sent}")
+        return self
+
+
+class RobustnessProbe(_Model):
+    """One probe's outcome on one server; the fields beyond these depend on the probe."""
+
+    error: str | None = None  # the probe did not finish (its hard timeout)
+    wall_s: Num | None = None
+    probes: ProbeTally | None = None
+    closed_by_server: Count | None = None
+    recovery_ms: Num | None = None  # None: no probe served within the settings' recover_s
+
+
+class RobustnessServer(_Model):
+    stack: str
+    app: str
+    error: str | None = None  # the server did not start
+    wall_s: Num | None = None
+    # None for a probe the server has nothing for (no stream route)
+    probes: dict[Literal[ROBUSTNESS_PROBES], RobustnessProbe | None] = Field(default_factory=dict)  # type: ignore[valid-type]
+
+
+class Robustness(_Model):
+    """The server-robustness matrix: its sizes, the CPUs, one entry per server."""
+
+    settings: dict[str, Any]
+    server_cpus: list[Count]
+    client_cpus: list[Count]
+    servers: dict[str, RobustnessServer]
+
+
 class Run(_Model):
     """One results document (one `stackbench bench` run)."""
 
@@ -275,6 +322,8 @@ class Run(_Model):
     stacks: dict[str, StackInfo]
     micro: dict[str, Any] | None = None
     checks: dict[str, Any] | None = None
+    # absent in documents written before issue 19's robustness matrix (still schema 2: optional)
+    robustness: Robustness | None = None
     # "interrupted": stopped by SIGINT/SIGTERM or a crash; `interrupted` says when and in what
     # (absent in documents written before issue 20: they read as complete)
     status: Literal[RUN_STATUSES] | None = None  # type: ignore[valid-type]

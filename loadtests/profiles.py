@@ -5,7 +5,8 @@ verdict uses runs `repetitions` (≥ 5) interleaved repetitions with wrk windows
 (≥ 10 s) after the warm-up, at every concurrency a claim names and at the primary level; other
 levels, stacks and floors are a sensitivity sweep at `sensitivity_repetitions`, and realtime or
 journey cells no claim uses are not run (`trim_unclaimed`). `runner.Plan.estimate_s` prices the
-plan before it runs (standard with its latency sweep: ≤ 60 minutes on the 2-core machine).
+plan before it runs (standard with its latency sweep: ≤ 60 minutes on the 2-core machine, plus ≈ 20
+for the server-robustness matrix at the issue's reference sizes; quick runs no robustness matrix).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from loadtests import sweep_settings
 from loadtests.capacity import CapacitySearch
+from loadtests.robustness_matrix import STANDARD as ROBUSTNESS_STANDARD
+from loadtests.robustness_matrix import RobustnessSettings
 from loadtests.sweep_settings import SweepSettings
 from stackbench.seed import SeedPlan
 
@@ -96,6 +99,9 @@ class Profile:
     scenarios: tuple[str, ...] = ()
     # Stacks run as a scaling curve (1, 2, 4, … workers on as many server cores; loadtests/multicore.py).
     scaling_stacks: tuple[str, ...] = ()
+    # The server-robustness matrix (loadtests/robustness_matrix.py, issue 19): every server once,
+    # after the main matrix; None: not run (`stackbench robustness --quick` runs it alone).
+    robustness: RobustnessSettings | None = None
 
     @property
     def sensitivity_reps(self) -> int:
@@ -152,6 +158,8 @@ PROFILES = {
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
         db_sweep=sweep_settings.STANDARD,  # ≈ 5.5 min on 2 cores (SweepSettings.estimate_s)
+        # the issue's reference sizes (200 slowloris connections for 60 s …): ≈ 20 min, priced apart
+        robustness=ROBUSTNESS_STANDARD,
     ),
     # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
     # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test

@@ -45,7 +45,7 @@ from loadtests import capacity, environment, floors, measure, multicore, results
 from loadtests.benchdb import BenchDatabase
 from loadtests.interrupt import catch_stop_signals, reason_of, run_child
 from loadtests.profiles import PROFILES, Profile, claimed_cells
-from loadtests.servers import REPO_ROOT, RunningServer, ServerError
+from loadtests.servers import REPO_ROOT, RunningServer, ServerError, all_servers
 from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack, select
 from loadtests.wrk import wrk_available
@@ -241,6 +241,7 @@ class Plan:
             if p.micro:
                 phases["checks"] += p.micro_runs * (COST_S["micro_run"] + MICRO_BENCHMARKS * p.micro_max_time_s)
             phases["checks"] += COST_S["checks"] + COST_S["reliability"]
+        phases["robustness"] = p.robustness.estimate_s(len(all_servers())) if p.robustness and not subset else 0.0
         phases["total"] = sum(phases.values())
         return {k: round(v, 1) for k, v in phases.items()}
 
@@ -1044,6 +1045,11 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
                 run_from_profile(bench, chosen, db_delays_ms, chosen_apps, scenarios)
         results.refresh_ceiling(doc)
         bench.save()
+        if chosen.robustness is not None and not subset:  # every server once (loadtests/robustness_matrix.py)
+            from loadtests.robustness_matrix import for_bench
+
+            doc["robustness"] = for_bench(bench, chosen.robustness)
+            bench.save()
         if chosen.micro and not subset:
             with console.status(f"micro-benchmarks ({chosen.micro_runs} runs)…"):
                 doc["micro"] = _run_micro(run_dir, srv_cpus, console, runs=chosen.micro_runs,

@@ -221,6 +221,32 @@ def stacks() -> None:
 
 
 @app.command()
+def robustness(
+    server: Annotated[list[str] | None, typer.Option(help="Only these servers (default: every registered one).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes (50 slowloris connections for 8 s, 200 idle …; about 6 min for all servers) instead of the issue's reference sizes (about 20 min).")] = False,
+    dsn: DsnOption = None,
+    out: Annotated[Path, typer.Option(help="Where the JSON is written.")] = Path("reports/runs"),
+    server_cpus: Annotated[str | None, typer.Option(help="CPUs for the servers (default: first half).")] = None,
+    client_cpus: Annotated[str | None, typer.Option(help="CPUs for the probing client (default: the rest).")] = None,
+) -> None:
+    """Run the server-robustness matrix alone (slowloris, oversized header, slow body, idle keep-alive,
+    client disappearing mid-stream) on every server, and print the table."""
+    from loadtests.multicore import CpuRequestError, plan_cpus
+    from loadtests.robustness_matrix import run_standalone
+    from loadtests.servers import all_servers
+
+    unknown = sorted(set(server or ()) - set(all_servers()))
+    if unknown:
+        raise refuse(f"unknown servers {unknown}; known: {', '.join(all_servers())}")
+    try:
+        plan_cpus(server_cpus, client_cpus)
+    except CpuRequestError as exc:
+        raise refuse(str(exc)) from None
+    run_standalone(server, quick=quick, dsn=dsn, out=out, server_cpus=server_cpus, client_cpus=client_cpus,
+                   console=console)
+
+
+@app.command()
 def report(
     results: Annotated[Path | None, typer.Argument(help="A results JSON from `stackbench bench`.")] = None,
     out: Annotated[Path | None, typer.Option(help="Report directory (default: beside the results JSON).")] = None,

@@ -35,6 +35,7 @@ SECTION_BUILDERS: list[str] = [
     "loadtests.report.realtime:realtime_sections",  # chat, then the fan-out scenarios
     "loadtests.report.sweep:sweep_section",  # injected database round trips, upstream TTFT (doc["sweep"])
     "loadtests.report.run:reliability_section",
+    "loadtests.robustness_render:robustness_section",  # server × hostile-client probe (doc["robustness"])
     "loadtests.report.run:floors_section",
     "loadtests.report.overhead:overhead_section",  # app ÷ its framework's floor (loadtests/floor_ratios.py)
     "loadtests.report.run:calibration_section",
