@@ -44,8 +44,9 @@ from flashcards.settings import Settings
 from loadtests import capacity, environment, measure, multicore, results, scenarios, setups
 from loadtests.benchdb import BenchDatabase
 from loadtests.interrupt import catch_stop_signals, reason_of, run_child
+from loadtests.launcher import RunningServer, ServerError
 from loadtests.profiles import PROFILES, Profile, claimed_cells
-from loadtests.servers import REPO_ROOT, RunningServer, ServerError
+from loadtests.servers import REPO_ROOT
 from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack, select
 from loadtests.wrk import wrk_available

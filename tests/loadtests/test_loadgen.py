@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtests import loadgen
+from loadtests.launcher import serving
 from loadtests.locust_closed import spec_json
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.servers import AppTarget, ServerSpec
 from loadtests.wire import RequestSpec
 from stackbench.cli import app
 

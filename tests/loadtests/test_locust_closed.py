@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from loadtests import journey, locust_closed
+from loadtests.launcher import serving
 from loadtests.locust_closed import (
     NOTE,
     closed_environment,
@@ -18,7 +19,7 @@ from loadtests.locust_closed import (
     status_failure,
 )
 from loadtests.results import validate
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.servers import AppTarget, ServerSpec
 from loadtests.wire import RequestSpec
 from tests.loadtests.tiny_server import TinyServer
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from loadtests import openloop
+from loadtests.launcher import serving
 from loadtests.openloop import (
     find_sustainable_rate,
     judge,
@@ -19,7 +20,7 @@ from loadtests.openloop import (
 )
 from loadtests.results import validate
 from loadtests.scenarios import BenchUser, RequestSpec, request_spec
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.servers import AppTarget, ServerSpec
 from tests.loadtests.tiny_server import TinyServer
 
 GET = RequestSpec("GET", "/")

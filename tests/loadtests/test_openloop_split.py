@@ -9,8 +9,9 @@ from fractions import Fraction
 import pytest
 
 from loadtests import openloop
+from loadtests.launcher import serving
 from loadtests.openloop_split import merge_parts, part_cpus, part_schedule, run_open_loop_split
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.servers import AppTarget, ServerSpec
 from loadtests.wire import RequestSpec
 
 _rng = random.Random(7)
