@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -550,20 +550,6 @@ def run_in_process(url: str, spec: RequestSpec, rate: float, duration_s: float,
 # -- the separate, pinned process ----------------------------------------------------------------
 
 
-def spec_to_json(spec: RequestSpec) -> dict[str, Any]:
-    return {"method": spec.method, "path": spec.path, "body": spec.body,
-            "headers": dict(spec.headers), "ids": list(spec.ids),
-            "expect_status": spec.expect_status}
-
-
-def spec_from_json(data: Mapping[str, Any]) -> RequestSpec:
-    return RequestSpec(
-        method=str(data["method"]), path=str(data["path"]), body=data.get("body"),
-        headers=dict(data.get("headers") or {}), ids=tuple(int(i) for i in data.get("ids") or ()),
-        expect_status=int(data.get("expect_status", 200)),
-    )
-
-
 def command(url: str, spec_file: str, rate: float, duration_s: float, warmup_s: float,
             max_connections: int, timeout_s: float, seed: int | None,
             python: str = sys.executable) -> list[str]:
@@ -597,7 +583,7 @@ def run_open_loop(
     """
     with tempfile.NamedTemporaryFile("w", prefix="stackbench-openloop-", suffix=".json",
                                      delete=False) as f:
-        json.dump(spec_to_json(spec), f)
+        f.write(spec.to_json())
         spec_file = f.name
     argv = command(url, spec_file, rate, duration_s, warmup_s, max_connections, timeout_s, seed,
                    python)
@@ -655,9 +641,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.spec_file:
         with open(args.spec_file) as f:
-            spec = spec_from_json(json.load(f))
+            spec = RequestSpec.from_json(f.read())
     else:
-        spec = spec_from_json(json.loads(args.spec))
+        spec = RequestSpec.from_json(args.spec)
     with contextlib.suppress(ImportError, ValueError, OSError):
         from loadtests.realtime import raise_open_files_limit
 

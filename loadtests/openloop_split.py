@@ -22,7 +22,6 @@ load-generator thread), the sum is ``extra.client_cpu_pct_total``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -103,7 +102,7 @@ def run_open_loop_split(
     with tempfile.TemporaryDirectory(prefix="stackbench-split-") as tmp:
         spec_file = os.path.join(tmp, "spec.json")
         start_file = os.path.join(tmp, "start")
-        Path(spec_file).write_text(json.dumps(openloop.spec_to_json(spec)))
+        Path(spec_file).write_text(spec.to_json())
         readies = [os.path.join(tmp, f"ready-{k}") for k in range(processes)]
         argvs = [[*openloop.command(url, spec_file, part_rate, duration_s, warmup_s,
                                     per_part_connections, timeout_s,

@@ -141,7 +141,7 @@ def test_requests_queued_behind_the_connection_cap_time_out_too() -> None:
 def test_the_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     with TinyServer() as server:
         code = openloop.main(["--json", "--url", server.url, "--spec",
-                              json.dumps(openloop.spec_to_json(GET)), "--rate", "50",
+                              GET.to_json(), "--rate", "50",
                               "--duration", "0.2"])
     assert code == 0
     sample = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -149,12 +149,12 @@ def test_the_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_the_client_process_renders_exactly_like_request_spec() -> None:
-    """The client process gets the spec as JSON (`spec_from_json`): same fields, same rendering."""
+    """The client process gets the spec as JSON (`RequestSpec.from_json`): same fields, same rendering."""
     user = BenchUser("user00001", "tok", deck_ids=[1, 2, 3], card_ids=list(range(1, 50)))
     specs = [request_spec(s, api, user) for api in ("rest", "graphql")
              for s in ("config", "card", "due", "review")]
     for spec in specs:
-        wire = openloop.spec_from_json(json.loads(json.dumps(openloop.spec_to_json(spec))))
+        wire = RequestSpec.from_json(spec.to_json())
         assert (wire.method, wire.path, wire.body, dict(wire.headers), wire.ids,
                 wire.expect_status) == (spec.method, spec.path, spec.body, spec.headers,
                                         spec.ids, spec.expect_status)
