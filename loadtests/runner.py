@@ -597,7 +597,7 @@ class Bench:
     def _open_loop(self, stack: Stack, running: RunningServer) -> None:
         """Latency without coordinated omission on `card`: fixed rates at fractions of the stack's
         own wrk peak, then the highest rate whose p99 meets the latency objective."""
-        from loadtests.openloop import find_sustainable_rate
+        from loadtests.ratesearch import find_sustainable_rate
 
         profile = self.plan.profile
         peak_cell = self.cell(stack, "card", self.closed_driver, profile.primary_concurrency)
