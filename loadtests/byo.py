@@ -40,9 +40,10 @@ from typing import Any
 from rich.console import Console
 
 from loadtests import environment, measure, results, setups
+from loadtests.launcher import RunningServer
 from loadtests.openloop import run_open_loop
 from loadtests.scenario_file import Prepared, ScenarioFile, UserRequest, VerificationFailed, verify
-from loadtests.servers import AppTarget, Kind, RunningServer, all_servers
+from loadtests.servers import AppTarget, Kind, all_servers
 from loadtests.stacks import Stack
 from loadtests.wire import RequestSpec
 from loadtests.wrk import WrkJob

@@ -19,7 +19,6 @@ processes only — check the workers' hosts with ``top`` or run them pinned (``t
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -132,22 +131,13 @@ def run_closed_master(url: str, spec: RequestSpec, *, users: int, duration_s: fl
 # -- the command line (`stackbench loadgen worker|master`) -----------------------------------------
 
 
-def parse_spec(text: str | None) -> RequestSpec | None:
-    """A RequestSpec from its JSON (`loadtests.locust_closed.spec_json`'s shape), or None."""
-    if not text:
-        return None
-    from loadtests.openloop import spec_from_json
-
-    return spec_from_json(json.loads(text))
-
-
 def worker_main(master: str, master_port: int, *, processes: int, mode: str, api: str,
                 seed_users: int, decks_per_user: int, think_s: float, workers: int,
                 spec: str | None) -> int:
     """Run a worker in the foreground until the master quits; its exit status."""
     env_vars = worker_environment(mode=mode, api=api, seed_users=seed_users,
                                   decks_per_user=decks_per_user, think_s=think_s,
-                                  workers=max(workers, processes), spec=parse_spec(spec))
+                                  workers=max(workers, processes), spec=RequestSpec.from_json(spec) if spec else None)
     proc = start_worker(master, master_port, processes=processes, env_vars=env_vars, mode=mode)
     try:
         return proc.wait()
@@ -164,7 +154,7 @@ def master_main(url: str, *, workers: int, bind_port: int, mode: str, api: str, 
         return run_journey_master(url, api=api, users=users, duration_s=duration_s, warmup_s=warmup_s,
                                   seed_users=seed_users, decks_per_user=decks_per_user,
                                   expect_workers=workers, bind_port=bind_port, think_s=think_s)
-    request = parse_spec(spec)
+    request = RequestSpec.from_json(spec) if spec else None
     if mode != "request" or request is None:
         raise ValueError("mode must be 'journey', or 'request' with --spec JSON")
     return run_closed_master(url, request, users=users, duration_s=duration_s, warmup_s=warmup_s,

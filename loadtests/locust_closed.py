@@ -19,7 +19,6 @@ taken around the call would include the warmup's writes.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -33,24 +32,6 @@ USER_CLASS = "RequestUser"
 # users spawned per second when the measured run starts at once (no warmup inside it): all of
 # them within ~50 ms of the window's start
 BURST_SPAWN_FACTOR = 20
-
-
-def spec_json(spec: RequestSpec) -> str:
-    """``STACKBENCH_LOCUST_SPEC``: the spec as JSON (`load_spec` reads it back)."""
-    return json.dumps({"method": spec.method, "path": spec.path, "body": spec.body,
-                       "headers": dict(spec.headers), "ids": list(spec.ids),
-                       "expect_status": spec.expect_status})
-
-
-def load_spec(text: str) -> RequestSpec:
-    """A `RequestSpec` from `spec_json`'s JSON (the locustfile's request mode reads it)."""
-    doc = json.loads(text)
-    return RequestSpec(
-        method=str(doc["method"]).upper(), path=str(doc["path"]), body=doc.get("body"),
-        headers={str(k): str(v) for k, v in (doc.get("headers") or {}).items()},
-        ids=tuple(int(i) for i in doc.get("ids") or ()),
-        expect_status=int(doc.get("expect_status", 200)),
-    )
 
 
 def status_failure(status: int, expect: int) -> str | None:
@@ -67,7 +48,7 @@ def closed_environment(spec: RequestSpec, *, warmup_s: float, duration_s: float,
     """The variables the locustfile's request mode reads (the window's are the journey's)."""
     env = {
         "STACKBENCH_LOCUST_MODE": "request",
-        "STACKBENCH_LOCUST_SPEC": spec_json(spec),
+        "STACKBENCH_LOCUST_SPEC": spec.to_json(),
         "STACKBENCH_JOURNEY_WARMUP_S": repr(float(warmup_s)),
         "STACKBENCH_JOURNEY_DURATION_S": repr(float(duration_s)),
         "STACKBENCH_JOURNEY_PROCESSES": str(max(1, processes)),

@@ -68,7 +68,7 @@ if MODE == "journey":  # the request mode does without the seed module and SQLAl
     from loadtests.verification import GQL_CONFIG, GQL_DUE, GQL_LOGIN, GQL_REVIEW
     from stackbench.seed import SEED_PASSWORD
 else:
-    from loadtests.locust_closed import load_spec, status_failure
+    from loadtests.locust_closed import status_failure
 
 GQL_DECKS = (
     "query Decks { decks(limit: 20) { items { id title description card_count created_at "
@@ -345,7 +345,7 @@ class JourneyUser(FastHttpUser):
 # -- the request mode -------------------------------------------------------------------------
 
 
-SPEC: RequestSpec | None = load_spec(os.environ["STACKBENCH_LOCUST_SPEC"]) if MODE == "request" else None
+SPEC: RequestSpec | None = RequestSpec.from_json(os.environ["STACKBENCH_LOCUST_SPEC"]) if MODE == "request" else None
 # wrk asks for no compression; neither do we (FastHttpSession would ask for gzip, deflate, br)
 HEADERS = {"Accept-Encoding": "identity", **(SPEC.headers if SPEC else {})}
 _rng = random.Random()

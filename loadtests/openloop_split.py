@@ -22,7 +22,6 @@ load-generator thread), the sum is ``extra.client_cpu_pct_total``.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from loadtests import openloop
+from loadtests import histograms, openloop, openloop_driver
 from loadtests.accounting import run_measured
 from loadtests.ratesearch import ACHIEVED_MIN
 from loadtests.wire import RequestSpec
@@ -70,7 +69,7 @@ def await_start(ready_file: str | None, start_file: str, timeout_s: float = READ
             time.sleep(0.002)
             continue
         return float(text)
-    raise openloop.OpenLoopError(f"no start instant in {start_file} after {timeout_s:g} s")
+    raise openloop_driver.OpenLoopError(f"no start instant in {start_file} after {timeout_s:g} s")
 
 
 def run_open_loop_split(
@@ -103,7 +102,7 @@ def run_open_loop_split(
     with tempfile.TemporaryDirectory(prefix="stackbench-split-") as tmp:
         spec_file = os.path.join(tmp, "spec.json")
         start_file = os.path.join(tmp, "start")
-        Path(spec_file).write_text(json.dumps(openloop.spec_to_json(spec)))
+        Path(spec_file).write_text(spec.to_json())
         readies = [os.path.join(tmp, f"ready-{k}") for k in range(processes)]
         argvs = [[*openloop.command(url, spec_file, part_rate, duration_s, warmup_s,
                                     per_part_connections, timeout_s,
@@ -129,15 +128,15 @@ def run_open_loop_split(
 
 def _merged(parts: Sequence[Mapping[str, Any]], name: str) -> Any:
     encoded = [h for p in parts if (h := p["extra"]["part_histograms"][name])]
-    return openloop.merge_histograms(encoded)
+    return histograms.merge_histograms(encoded)
 
 
 def merge_parts(parts: Sequence[dict[str, Any]], rate: float, *,
                 shared_cpus: bool = False) -> dict[str, Any]:
     """One sample from the parts of a split plan (histograms added, counts summed)."""
     latency = _merged(parts, "latency")
-    lag = openloop.histogram_ms(_merged(parts, "lag"))
-    sched = openloop.histogram_ms(_merged(parts, "schedule"))
+    lag = histograms.histogram_ms(_merged(parts, "lag"))
+    sched = histograms.histogram_ms(_merged(parts, "schedule"))
     extras = [p["extra"] for p in parts]
     rps = sum(float(p["rps"]) for p in parts)
     achieved = rps / rate
@@ -163,7 +162,7 @@ def merge_parts(parts: Sequence[dict[str, Any]], rate: float, *,
         "status_counts": dict(sorted(status.items())),
         "lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},
         "schedule_lag_ms": {"p50": sched["p50"], "p99": sched["p99"], "max": sched["max"]},
-        "latency_from_send_ms": openloop.histogram_ms(_merged(parts, "from_send")),
+        "latency_from_send_ms": histograms.histogram_ms(_merged(parts, "from_send")),
         "latency_histogram": latency.encode().decode() if latency.get_total_count() else None,
         "start_late_s": max(e["start_late_s"] for e in extras),
         "client_cpu_pct_total": sum(cpu),
@@ -181,8 +180,8 @@ def merge_parts(parts: Sequence[dict[str, Any]], rate: float, *,
         "requests": sum(int(p["requests"]) for p in parts),
         "duration_s": max(float(p["duration_s"]) for p in parts),
         "rps": rps,
-        "latency_ms": openloop.histogram_ms(latency),
-        "errors": {k: sum(int(p["errors"][k]) for p in parts) for k in openloop.ERROR_KEYS},
+        "latency_ms": histograms.histogram_ms(latency),
+        "errors": {k: sum(int(p["errors"][k]) for p in parts) for k in openloop_driver.ERROR_KEYS},
         "client_cpu_pct": max(cpu),
         "extra": extra,
     }

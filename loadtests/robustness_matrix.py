@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import robustness as probes
-from loadtests.servers import RunningServer, ServerError, all_servers, get_server
+from loadtests.launcher import RunningServer, ServerError
+from loadtests.servers import all_servers, get_server
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ from flashcards.settings import Settings
 from loadtests import capacity, environment, floors, measure, multicore, results, scenarios, setups
 from loadtests.benchdb import BenchDatabase
 from loadtests.interrupt import catch_stop_signals, reason_of, run_child
+from loadtests.launcher import RunningServer, ServerError
 from loadtests.profiles import PROFILES, Profile, claimed_cells
-from loadtests.servers import REPO_ROOT, RunningServer, ServerError, all_servers
+from loadtests.servers import REPO_ROOT, all_servers
 from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack, select
 from loadtests.wrk import wrk_available
@@ -597,7 +598,7 @@ class Bench:
     def _open_loop(self, stack: Stack, running: RunningServer) -> None:
         """Latency without coordinated omission on `card`: fixed rates at fractions of the stack's
         own wrk peak, then the highest rate whose p99 meets the latency objective."""
-        from loadtests.openloop import find_sustainable_rate
+        from loadtests.ratesearch import find_sustainable_rate
 
         profile = self.plan.profile
         peak_cell = self.cell(stack, "card", self.closed_driver, profile.primary_concurrency)

@@ -34,7 +34,7 @@ import psycopg
 from flashcards.dsn import driver_url
 from loadtests import measure, results, scenarios, setups
 from loadtests.delayproxy import DelayProxy, Delays, measure_overhead, upstream_of
-from loadtests.servers import RunningServer, ServerError
+from loadtests.launcher import RunningServer, ServerError
 from loadtests.stacks import STACKS, Stack
 from loadtests.sweep_settings import RULE, Calibration, SweepSettings, sizing, variants_for
 from loadtests.verification import BenchUser, login, owned_ids

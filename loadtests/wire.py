@@ -7,6 +7,7 @@ and 0.8 s of CPU that would be charged to the client).
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,23 @@ class RequestSpec:
         path = self.path.replace("{id}", ident)
         body = self.body.replace("{id}", ident).replace("{grade}", str(rng.randint(0, 5))) if self.body else None
         return path, body
+
+    def to_json(self) -> str:
+        """The spec as JSON, how it reaches the drivers' client processes (`from_json` reads it)."""
+        return json.dumps({"method": self.method, "path": self.path, "body": self.body,
+                           "headers": dict(self.headers), "ids": list(self.ids),
+                           "expect_status": self.expect_status})
+
+    @classmethod
+    def from_json(cls, text: str) -> RequestSpec:
+        """A spec from `to_json`'s JSON (the method upper-cased, header values as strings)."""
+        doc = json.loads(text)
+        return cls(
+            method=str(doc["method"]).upper(), path=str(doc["path"]), body=doc.get("body"),
+            headers={str(k): str(v) for k, v in (doc.get("headers") or {}).items()},
+            ids=tuple(int(i) for i in doc.get("ids") or ()),
+            expect_status=int(doc.get("expect_status", 200)),
+        )
 
 
 def http_request(method: str, host: str, target: str, headers: Mapping[str, str],

@@ -87,7 +87,8 @@ def prepare_database(dsn: str, seed_users: int, console: Console | None = None, 
 
 def run(*, impl: str, server: str, workers: int, port: int, host: str, dsn: str, seed_users: int,
         upstream_port: int, upstream_url: str | None, console: Console, reseed: bool = False) -> None:
-    from loadtests.servers import RunningServer, ServerError, ServerSpec
+    from loadtests.launcher import RunningServer, ServerError
+    from loadtests.servers import ServerSpec
     from loadtests.stacks import APPS
 
     if impl not in APPS:

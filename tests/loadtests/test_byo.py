@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtests import model, results
-from loadtests.servers import free_port
+from loadtests.launcher import free_port
 from stackbench.agent import Agent, make_server
 from stackbench.cli import app
 

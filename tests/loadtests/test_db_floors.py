@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from impl_rest import create_app
 from loadtests import scenarios
 from loadtests.floors import FLOORS, bench_user
-from loadtests.servers import ServerSpec, serving
+from loadtests.launcher import serving
+from loadtests.servers import ServerSpec
 from loadtests.stacks import STACKS
 from stackbench.seed import SeedPlan, seed
 from tests.support import make_settings, postgres_dsn

@@ -11,7 +11,8 @@ import pytest
 
 from loadtests import journey
 from loadtests.accounting import ChildResult
-from loadtests.servers import ServerSpec, serving
+from loadtests.launcher import serving
+from loadtests.servers import ServerSpec
 from loadtests.stacks import APPS
 from stackbench.seed import SeedPlan, seed
 from tests.support import FAST_HASH, make_settings

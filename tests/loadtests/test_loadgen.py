@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtests import loadgen
-from loadtests.locust_closed import spec_json
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.launcher import serving
+from loadtests.servers import AppTarget, ServerSpec
 from loadtests.wire import RequestSpec
 from stackbench.cli import app
 
@@ -58,7 +58,7 @@ def test_a_master_adds_up_two_workers_started_by_the_cli() -> None:
         master.start()
         workers = [subprocess.Popen([sys.executable, "-m", "stackbench.cli", "loadgen", "worker",
                                      "--master", "127.0.0.1", "--master-port", str(port),
-                                     "--mode", "request", "--spec", spec_json(GET), "--workers", "2"])
+                                     "--mode", "request", "--spec", GET.to_json(), "--workers", "2"])
                    for _ in range(2)]
         master.join(timeout=120)
         codes = [w.wait(timeout=30) for w in workers]

@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 
 from loadtests import journey, locust_closed
+from loadtests.launcher import serving
 from loadtests.locust_closed import (
     NOTE,
     closed_environment,
-    load_spec,
     run_locust_closed,
-    spec_json,
     status_failure,
 )
 from loadtests.results import validate
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.servers import AppTarget, ServerSpec
 from loadtests.wire import RequestSpec
 from tests.loadtests.tiny_server import TinyServer
 
@@ -47,12 +46,12 @@ def _schema_ok(sample: dict[str, Any]) -> None:
 
 
 def test_the_spec_travels_as_json() -> None:
-    assert load_spec(spec_json(REVIEW)) == REVIEW
+    assert RequestSpec.from_json(REVIEW.to_json()) == REVIEW
     plain = RequestSpec("GET", "/api/config")
-    assert load_spec(spec_json(plain)) == plain
+    assert RequestSpec.from_json(plain.to_json()) == plain
     env = closed_environment(REVIEW, warmup_s=1, duration_s=2, processes=2, marks="/tmp/m")
     assert env["STACKBENCH_LOCUST_MODE"] == "request"
-    assert load_spec(env["STACKBENCH_LOCUST_SPEC"]) == REVIEW
+    assert RequestSpec.from_json(env["STACKBENCH_LOCUST_SPEC"]) == REVIEW
     assert env["STACKBENCH_JOURNEY_WARMUP_S"] == "1.0"
     assert env["STACKBENCH_JOURNEY_DURATION_S"] == "2.0"
     assert env["STACKBENCH_JOURNEY_PROCESSES"] == "2"

@@ -9,17 +9,15 @@ from typing import Any
 
 import pytest
 
-from loadtests import openloop
-from loadtests.openloop import (
-    find_sustainable_rate,
-    judge,
-    merge_histograms,
-    run_in_process,
-    run_open_loop,
-)
+from loadtests import histograms, openloop, openloop_driver
+from loadtests.histograms import merge_histograms
+from loadtests.launcher import serving
+from loadtests.openloop import run_open_loop
+from loadtests.openloop_driver import run_in_process
+from loadtests.ratesearch import find_sustainable_rate, judge
 from loadtests.results import validate
 from loadtests.scenarios import BenchUser, RequestSpec, request_spec
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.servers import AppTarget, ServerSpec
 from tests.loadtests.tiny_server import TinyServer
 
 GET = RequestSpec("GET", "/")
@@ -52,7 +50,7 @@ def test_fixed_rate_against_the_raw_asgi_floor() -> None:
     assert extra["driver"] == "openloop" and extra["target_rate"] == 300
     assert extra["planned"] == 600
     assert 0.97 * 600 <= sample["requests"] <= 600
-    assert sample["errors"] == dict.fromkeys(openloop.ERROR_KEYS, 0)
+    assert sample["errors"] == dict.fromkeys(openloop_driver.ERROR_KEYS, 0)
     assert extra["achieved_fraction"] == pytest.approx(1.0, abs=0.03)
     assert sample["rps"] == pytest.approx(300, rel=0.03)
     assert "below-target" not in extra["flags"] and "connection-cap" not in extra["flags"]
@@ -79,7 +77,7 @@ def test_a_stall_shows_in_latency_from_planned_times_not_from_sends() -> None:
     assert sent["max"] >= 400  # the request in flight during the stall
     assert sent["p99"] < 100  # ... but the tail measured from sends hides the stall
     assert "connection-cap" in one["extra"]["flags"]
-    assert one["errors"] == dict.fromkeys(openloop.ERROR_KEYS, 0)
+    assert one["errors"] == dict.fromkeys(openloop_driver.ERROR_KEYS, 0)
 
     with TinyServer(stall_at=200, stall_s=0.5) as server:
         many = run_open_loop(server.url, GET, rate=200, duration_s=2.0, warmup_s=0.5)
@@ -140,7 +138,7 @@ def test_requests_queued_behind_the_connection_cap_time_out_too() -> None:
 def test_the_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     with TinyServer() as server:
         code = openloop.main(["--json", "--url", server.url, "--spec",
-                              json.dumps(openloop.spec_to_json(GET)), "--rate", "50",
+                              GET.to_json(), "--rate", "50",
                               "--duration", "0.2"])
     assert code == 0
     sample = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -148,12 +146,12 @@ def test_the_cli_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_the_client_process_renders_exactly_like_request_spec() -> None:
-    """The client process gets the spec as JSON (`spec_from_json`): same fields, same rendering."""
+    """The client process gets the spec as JSON (`RequestSpec.from_json`): same fields, same rendering."""
     user = BenchUser("user00001", "tok", deck_ids=[1, 2, 3], card_ids=list(range(1, 50)))
     specs = [request_spec(s, api, user) for api in ("rest", "graphql")
              for s in ("config", "card", "due", "review")]
     for spec in specs:
-        wire = openloop.spec_from_json(json.loads(json.dumps(openloop.spec_to_json(spec))))
+        wire = RequestSpec.from_json(spec.to_json())
         assert (wire.method, wire.path, wire.body, dict(wire.headers), wire.ids,
                 wire.expect_status) == (spec.method, spec.path, spec.body, spec.headers,
                                         spec.ids, spec.expect_status)
@@ -223,10 +221,10 @@ def test_sustainable_rate_with_noise_still_monotone_probes() -> None:
 
 
 def test_histograms_merge_rather_than_average() -> None:
-    a, b = openloop.new_histogram(), openloop.new_histogram()
+    a, b = histograms.new_histogram(), histograms.new_histogram()
     for _ in range(99):
         a.record_value(1000)
     b.record_value(500_000)
     merged = merge_histograms([a.encode().decode(), b.encode().decode()])
     assert merged.get_total_count() == 100
-    assert openloop.histogram_ms(merged)["max"] == pytest.approx(500, rel=0.01)
+    assert histograms.histogram_ms(merged)["max"] == pytest.approx(500, rel=0.01)

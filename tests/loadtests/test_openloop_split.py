@@ -8,9 +8,10 @@ from fractions import Fraction
 
 import pytest
 
-from loadtests import openloop
+from loadtests import histograms, openloop_driver
+from loadtests.launcher import serving
 from loadtests.openloop_split import merge_parts, part_cpus, part_schedule, run_open_loop_split
-from loadtests.servers import AppTarget, ServerSpec, serving
+from loadtests.servers import AppTarget, ServerSpec
 from loadtests.wire import RequestSpec
 
 _rng = random.Random(7)
@@ -21,29 +22,29 @@ STREAM = [_rng.uniform(0.2, 0.5) if 15_000 <= i < 15_300 else _rng.lognormvariat
 
 def _encode_part(values: list[float]) -> str:
     """What one part process does: record its share of the stream, print it encoded."""
-    hist = openloop.new_histogram()
+    hist = histograms.new_histogram()
     for v in values:
-        openloop._record(hist, v)
+        histograms.record(hist, v)
     return str(hist.encode().decode())
 
 
 def test_a_stream_split_over_three_processes_merges_to_the_same_percentiles() -> None:
-    whole = openloop.new_histogram()
+    whole = histograms.new_histogram()
     for v in STREAM:
-        openloop._record(whole, v)
+        histograms.record(whole, v)
     # uneven shares (one part holds the stall) and a round-robin remainder, as phased parts see it
     shares = [STREAM[:12_000], STREAM[12_000:16_000], STREAM[16_000:]]
     with multiprocessing.get_context("spawn").Pool(3) as pool:
         encoded = pool.map(_encode_part, shares)
-    merged = openloop.merge_histograms(encoded)
+    merged = histograms.merge_histograms(encoded)
     assert merged.get_total_count() == whole.get_total_count() == len(STREAM)
     for q in (50, 90, 99, 99.9, 99.99, 100):
         assert merged.get_value_at_percentile(q) == whole.get_value_at_percentile(q)
     assert merged.get_max_value() == whole.get_max_value()
     assert merged.get_mean_value() == whole.get_mean_value()
-    assert openloop.histogram_ms(merged) == openloop.histogram_ms(whole)
+    assert histograms.histogram_ms(merged) == histograms.histogram_ms(whole)
     # averaging the parts' p99s instead is far off (so the equality above can fail)
-    parts = [openloop.merge_histograms([e]) for e in encoded]
+    parts = [histograms.merge_histograms([e]) for e in encoded]
     averaged = sum(p.get_value_at_percentile(99) for p in parts) / 3
     assert abs(averaged - whole.get_value_at_percentile(99)) > 0.05 * whole.get_value_at_percentile(99)
 
@@ -69,14 +70,14 @@ def test_each_part_gets_its_own_cpu_when_there_are_enough() -> None:
 
 
 def _part(rps: float, cpu: float, latencies: list[float], errors: int = 0) -> dict:
-    hist = openloop.new_histogram()
+    hist = histograms.new_histogram()
     for v in latencies:
-        openloop._record(hist, v)
+        histograms.record(hist, v)
     enc = hist.encode().decode()
-    zero = openloop.histogram_ms(openloop.new_histogram())
+    zero = histograms.histogram_ms(histograms.new_histogram())
     return {"requests": len(latencies), "duration_s": 1.0, "rps": rps, "client_cpu_pct": cpu,
-            "latency_ms": openloop.histogram_ms(hist),
-            "errors": {**dict.fromkeys(openloop.ERROR_KEYS, 0), "timeout": errors},
+            "latency_ms": histograms.histogram_ms(hist),
+            "errors": {**dict.fromkeys(openloop_driver.ERROR_KEYS, 0), "timeout": errors},
             "extra": {"flags": [], "status_counts": {"200": len(latencies)}, "planned": len(latencies),
                       "completed_in_window": len(latencies), "unsent": 0, "connections_opened": 1,
                       "peak_connections": 1, "max_connections": 8, "client_cpu_s": cpu / 100,
@@ -96,10 +97,10 @@ def test_merge_adds_counts_and_keeps_the_busiest_part_cpu() -> None:
     assert merged["extra"]["processes"] == 2
     assert merged["extra"]["achieved_fraction"] == pytest.approx(0.9)
     assert "below-target" in merged["extra"]["flags"]
-    whole = openloop.new_histogram()
+    whole = histograms.new_histogram()
     for v in STREAM[:90]:
-        openloop._record(whole, v)
-    assert merged["latency_ms"] == openloop.histogram_ms(whole)
+        histograms.record(whole, v)
+    assert merged["latency_ms"] == histograms.histogram_ms(whole)
 
 
 @pytest.mark.server
@@ -114,8 +115,8 @@ def test_two_processes_drive_one_rate_against_a_real_server() -> None:
     assert [p["target_rate"] for p in extra["split"]["parts"]] == [100, 100]
     assert 0.95 * 300 <= sample["requests"] <= 300
     assert sample["rps"] == pytest.approx(200, rel=0.06)
-    assert sample["errors"] == dict.fromkeys(openloop.ERROR_KEYS, 0)
-    merged = openloop.merge_histograms([extra["latency_histogram"]])
+    assert sample["errors"] == dict.fromkeys(openloop_driver.ERROR_KEYS, 0)
+    merged = histograms.merge_histograms([extra["latency_histogram"]])
     assert merged.get_total_count() == sample["requests"]
     assert all(p["start_late_s"] < 0.1 for p in extra["split"]["parts"])
     assert "part_histograms" not in extra

@@ -182,7 +182,8 @@ def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, m
 
 
 def test_setup_counts_the_processes_that_were_launched() -> None:
-    from loadtests.servers import RunningServer, ServerSpec, held_streams_per_user
+    from loadtests.launcher import RunningServer
+    from loadtests.servers import ServerSpec, held_streams_per_user
     from loadtests.stacks import FLOORS
 
     cpu = sorted(os.sched_getaffinity(0))[:1]

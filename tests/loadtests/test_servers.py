@@ -11,7 +11,8 @@ import time
 import psutil
 import pytest
 
-from loadtests.servers import AppTarget, RunningServer, ServerSpec
+from loadtests.launcher import RunningServer
+from loadtests.servers import AppTarget, ServerSpec
 
 # A process group that forks short-lived children all the time (a busy server's helpers): any
 # scan of it meets processes that exit between being listed and being asked their group.

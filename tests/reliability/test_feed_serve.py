@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from loadtests.servers import free_port, probe
+from loadtests.launcher import free_port, probe
 from tests.reliability.test_feed_workers import Stream, feed_dsn  # noqa: F401 (a fixture)
 
 # ~30 s here (the simulator, 3 workers, production-cost argon2): kept out of the default run.

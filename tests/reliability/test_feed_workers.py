@@ -23,7 +23,8 @@ import psutil
 import pytest
 
 from flashcards._sync.database import Database
-from loadtests.servers import RunningServer, ServerError, ServerSpec, serving
+from loadtests.launcher import RunningServer, ServerError, serving
+from loadtests.servers import ServerSpec
 from loadtests.stacks import APPS
 from tests.support import FAST_HASH, make_settings, postgres_dsn
 

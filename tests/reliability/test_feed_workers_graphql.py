@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from loadtests.servers import RunningServer, ServerSpec, serving
+from loadtests.launcher import RunningServer, serving
+from loadtests.servers import ServerSpec
 from loadtests.stacks import APPS
 from tests.graphql.support import WsClient
 from tests.reliability.test_feed_workers import FAST_HASH_ENV, client_port, feed_dsn, worker_of  # noqa: F401

@@ -21,7 +21,8 @@ import pytest
 
 from flashcards._sync.database import Database
 from flashcards.settings import Settings
-from loadtests.servers import RunningServer, ServerSpec, held_streams_per_user
+from loadtests.launcher import RunningServer
+from loadtests.servers import ServerSpec, held_streams_per_user
 from loadtests.stacks import APPS, HEALTH
 from tests.support import FAST_HASH, make_settings
 from upstream_sim.server import SimulatorHandle, running_simulator
