@@ -89,6 +89,8 @@ def reset_event(user_id: int, last_event_id: int, horizon: int, retention: str, 
 KEEPALIVE = object()
 # Put into a subscriber's queue when it is closed by the server (shutdown).
 CLOSED = object()
+# What a subscriber's wait returns once its deadline (`Subscriber.until`) has passed.
+EXPIRED = object()
 
 
 @dataclass(eq=False, slots=True)
@@ -105,6 +107,10 @@ class Subscriber:
     seen_through: int | None = None
     # Set by `Service.load_backlog`: live events up to this id were sent already (in the backlog).
     skip_through: int | None = None
+    # The Unix time the stream ends at (its token's `exp`, flashcards/streamauth.py); `expired`
+    # is set when it ended for that reason (the adapter then sends its final frame or close code).
+    until: float | None = None
+    expired: bool = False
 
 
 class EventBus:

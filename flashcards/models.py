@@ -162,6 +162,11 @@ class TokenOut(Output):
     expires_in: int
 
 
+class StreamTicketOut(Output):
+    ticket: str = Field(description="Opens ONE `GET /api/events?ticket=…` (for EventSource, which cannot send headers)")
+    expires_in: int = Field(description="Seconds within which to use it")
+
+
 class DeckOut(Output):
     id: int
     title: str

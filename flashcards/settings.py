@@ -92,7 +92,14 @@ class Settings(BaseSettings):
     # could pick its address). Behind a real reverse proxy, list only that proxy there.
     login_rate_per_minute: int = Field(default=10, ge=1)
     login_client_rate_per_minute: int = Field(default=60, ge=1)
+    # CORS (STACKBENCH_CORS_ORIGINS, a JSON list, e.g. '["https://app.example"]' or '["*"]'):
+    # the origins whose browser pages may call the API, REST, Flask and GraphQL alike; preflight
+    # (OPTIONS) is answered for them. Empty (the default): no CORS headers at all, so only
+    # same-origin pages can read responses.
     cors_origins: list[str] = []
+    # A stream ticket (`POST /api/events/ticket`, for EventSource, which cannot send headers)
+    # opens one `GET /api/events?ticket=…` within this many seconds (flashcards/streamauth.py).
+    stream_ticket_ttl_s: float = Field(default=30.0, gt=0, le=600)
     graphql_max_depth: int = 8
     graphql_max_aliases: int = 30
     # The most list items a GraphQL operation may return, estimated before execution from page

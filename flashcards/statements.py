@@ -34,7 +34,7 @@ from flashcards import sm2
 from flashcards.errors import InvalidInput
 from flashcards.events import Event, make_event
 from flashcards.models import CardOut, ChatMessageOut, DeckOut, ReviewOut, ScheduleOut, UserOut
-from flashcards.tables import cards, chat_messages, decks, events, reviews, users
+from flashcards.tables import cards, chat_messages, decks, events, reviews, stream_tickets, users
 
 # --- users -------------------------------------------------------------------------------------
 USER_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.created_at)
@@ -491,3 +491,23 @@ def prune_events(cutoff: datetime) -> Delete:
 
 def event_of(row: Row[Any]) -> Event:
     return make_event(row.id, row.user_id, row.type, row.data, row.published_at)
+
+
+# --- stream tickets (flashcards/streamauth.py) ---------------------------------------------------
+def insert_stream_ticket(ticket_id: str, user_id: int, stream_until: datetime, expires_at: datetime) -> Insert:
+    return insert(stream_tickets).values(
+        id=ticket_id, user_id=user_id, stream_until=stream_until, expires_at=expires_at
+    )
+
+
+def prune_stream_tickets(now: datetime) -> Delete:
+    return delete(stream_tickets).where(stream_tickets.c.expires_at <= now)
+
+
+def redeem_stream_ticket(ticket_id: str, now: datetime) -> ReturningDelete[Any]:
+    """Single use: the row is gone once one statement has it (whichever process runs it)."""
+    return (
+        delete(stream_tickets)
+        .where(stream_tickets.c.id == ticket_id, stream_tickets.c.expires_at > now)
+        .returning(stream_tickets.c.user_id, stream_tickets.c.stream_until)
+    )

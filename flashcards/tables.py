@@ -148,4 +148,18 @@ events = Table(
     Index("ix_events_user", "user_id", "id"),
 )
 
-ALL_TABLES = (users, decks, cards, reviews, chat_messages, events)
+# Stream tickets (flashcards/streamauth.py): the SHA-256 of a ticket, whose user and stream
+# deadline (the `exp` of the token that asked for it) it carries; single-use (redeemed by a
+# DELETE … RETURNING), so shared by every worker on the database. Expired rows are pruned when
+# tickets are handed out.
+stream_tickets = Table(
+    "stream_tickets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("stream_until", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_stream_tickets_expires_at", "expires_at"),
+)
+
+ALL_TABLES = (users, decks, cards, reviews, chat_messages, events, stream_tickets)

@@ -66,8 +66,16 @@ SSE_KEEPALIVE = b": keepalive\n\n"
 # ends; the client reconnects with Last-Event-ID to get what it missed). No `id:` field, so a
 # browser's EventSource keeps the id of the last event it really received.
 SSE_DROPPED = b'event: dropped\ndata: {"reason":"slow_reader"}\n\n'
+# The last frame of a feed whose bearer token expired (flashcards/streamauth.py): the stream
+# ends; the client signs in again and reconnects (new ticket, `last_event_id` of the last event
+# it received). No `id:` field, for the same reason as above. Not `event: error`: a browser's
+# EventSource dispatches its own connection failures as `error` events too.
+SSE_EXPIRED = b'event: expired\ndata: {"reason":"token_expired"}\n\n'
 # The close code of an event-feed WebSocket whose token is refused (after the accept).
 WS_POLICY_VIOLATION = 1008
+# The close code of every WebSocket (event feed, GraphQL) whose token expired while it was open
+# (graphql-transport-ws' own code for "Unauthorized"), with the reason `token_expired`.
+WS_TOKEN_EXPIRED = 4401
 # CORS, when origins are configured: what a browser client of any of the three apps may send.
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Last-Event-ID"]
 # Where FastAPI puts a field; the contract names fields without it.

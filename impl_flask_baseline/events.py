@@ -19,30 +19,46 @@ from flask_sock import ConnectionClosed, Sock
 from flashcards._sync.service import Service
 from flashcards.errors import Unauthenticated
 from flashcards.events import Subscriber, parse_last_event_id
+from flashcards.streamauth import TOKEN_EXPIRED
 from flashcards.web import (
     EVENT_STREAM_HEADERS,
     SSE_CONNECTED,
     SSE_DROPPED,
+    SSE_EXPIRED,
     SSE_KEEPALIVE,
     WS_POLICY_VIOLATION,
+    WS_TOKEN_EXPIRED,
 )
 from impl_flask_baseline.chat import EVENT_STREAM
-from impl_flask_baseline.edge import inputs, service
+from impl_flask_baseline.edge import inputs, json_response, service
 
 bp = Blueprint("events", __name__, url_prefix="/api")
 sock = Sock()
 WS_PATH = "/api/events/ws"
 
 
+@bp.post("/events/ticket")
+def events_ticket() -> Response:
+    inputs(auth=False)  # the service authenticates (it needs the token's expiry too)
+    return json_response(service().issue_ticket(request.headers.get("Authorization")), status=201)
+
+
+def _last(name: str) -> str | None:
+    """A query parameter as Starlette reads it: a repeated name counts once, its last value."""
+    values = request.args.getlist(name)
+    return values[-1] if values else None
+
+
 @bp.get("/events")
 def events() -> Response:
-    req = inputs()
+    inputs(auth=False)
     svc = service()
+    grant = svc.stream_grant(request.headers.get("Authorization"), _last("ticket"))
     header = request.headers.get("Last-Event-ID")
-    query = request.args.getlist("last_event_id")
-    resume = parse_last_event_id(header if header is not None else (query[-1] if query else None))
+    resume = parse_last_event_id(header if header is not None else _last("last_event_id"))
     start_ticker(svc)
-    sub = svc.subscribe(req.user, resume)  # before the response: nothing published now is missed
+    # before the response: nothing published now is missed
+    sub = svc.subscribe(grant.user_id, resume, until=grant.until)
     response = Response(_frames(svc, sub), content_type=EVENT_STREAM, headers=EVENT_STREAM_HEADERS)
     response.call_on_close(lambda: svc.bus.unsubscribe(sub))  # also if never iterated
     return response
@@ -56,6 +72,8 @@ def _frames(svc: Service, sub: Subscriber) -> Iterator[bytes]:
             yield SSE_KEEPALIVE if event is None else event.sse
         if sub.overflowed:
             yield SSE_DROPPED
+        elif sub.expired:
+            yield SSE_EXPIRED
     finally:
         stream.close()  # unsubscribes
 
@@ -66,12 +84,12 @@ def events_ws(ws: object) -> None:
     token = request.args.get("token")
     authorization = request.headers.get("Authorization") or (f"Bearer {token}" if token else None)
     try:
-        user = svc.authenticate_user(authorization)
+        grant = svc.authenticate_stream(authorization)
     except Unauthenticated as exc:  # accepted already (as in FastAPI): close with the reason
         ws.close(reason=WS_POLICY_VIOLATION, message=exc.detail[:120])  # type: ignore[attr-defined]
         return
     start_ticker(svc)
-    sub = svc.subscribe(user, parse_last_event_id(request.args.get("last_event_id")))
+    sub = svc.subscribe(grant.user_id, parse_last_event_id(request.args.get("last_event_id")), until=grant.until)
     threading.Thread(target=_watch, args=(ws, svc, sub), name="ws-watch", daemon=True).start()
     stream = svc.events(sub)
     try:
@@ -80,6 +98,8 @@ def events_ws(ws: object) -> None:
                 ws.send(event.json.decode())  # type: ignore[attr-defined]
     finally:
         stream.close()
+    if sub.expired:
+        ws.close(reason=WS_TOKEN_EXPIRED, message=TOKEN_EXPIRED)  # type: ignore[attr-defined]
 
 
 def _watch(ws: object, svc: Service, sub: Subscriber) -> None:

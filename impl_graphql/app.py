@@ -135,7 +135,16 @@ class ViewHooks:
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         await ws_connect(context)
+        context.close_at_expiry()  # 4401 when the token expires (issue 20)
         return UNSET
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        try:
+            return await super().run(request, context, root_value)  # type: ignore[misc]
+        finally:
+            ctx = request.scope.get(Context.SCOPE_KEY)
+            if ctx is not None:  # a WebSocket connection has ended: no timer outlives it
+                ctx.stop_expiry()
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
@@ -177,6 +186,9 @@ class GraphQLView(ViewHooks, GraphQL[Context, None]):
             long_lived=request.scope["type"] == "websocket",
             client=request.client.host if request.client else None,
         )
+        if isinstance(request, WebSocket):
+            context.websocket = request
+            request.scope[Context.SCOPE_KEY] = context
         await context.check_user()
         return context
 

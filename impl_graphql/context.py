@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,6 +14,8 @@ from strawberry.dataloader import DataLoader
 from flashcards import security
 from flashcards.errors import InvalidInput, Unauthenticated
 from flashcards.models import CardOut, DeckOut, ReviewOut, parse
+from flashcards.streamauth import TOKEN_EXPIRED
+from flashcards.web import WS_TOKEN_EXPIRED
 
 if TYPE_CHECKING:
     from flashcards._async.service import Service
@@ -100,6 +104,9 @@ class Context:
     # Strawberry's WebSocket handlers set `connection_params` (the connection_init payload)
     # on a context object that has the attribute.
     connection_params: Mapping[str, Any] | None = None
+    # Where the context of a WebSocket connection is kept in its ASGI scope (`ViewHooks.run`
+    # stops the expiry timer there when the connection ends).
+    SCOPE_KEY = "stackbench.graphql_context"
 
     def __init__(
         self,
@@ -119,6 +126,10 @@ class Context:
         self._auth_error: Exception | None = None
         self._expires_at: float | None = None  # a WebSocket's token: operations after it are refused
         self._loaders: Loaders | None = None
+        # A WebSocket connection: its socket (Starlette's), closed with 4401 when the token
+        # expires (`close_at_expiry`).
+        self.websocket: Any = None
+        self._expiry: asyncio.Task[None] | None = None
 
     @property
     def user_id(self) -> int:
@@ -151,6 +162,25 @@ class Context:
         self._user_id, self._auth_error, self._expires_at = None, None, None
         self._user_id = await self.service.authenticate_user(authorization)
         self._expires_at = security.expires_at(security.bearer_token(authorization))
+
+    def close_at_expiry(self) -> None:
+        """After `connection_init`: the connection is closed (4401 `token_expired`) when its
+        token expires (flashcards/streamauth.py); operations sent after that are refused
+        (`user_id`) should one still arrive."""
+        self.stop_expiry()
+        if self._expires_at is None or self.websocket is None:
+            return
+        self._expiry = asyncio.get_running_loop().create_task(self._close_at(self._expires_at))
+
+    async def _close_at(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - time.time()))
+        with contextlib.suppress(Exception):  # the connection may be closing already
+            await self.websocket.close(WS_TOKEN_EXPIRED, TOKEN_EXPIRED)
+
+    def stop_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
     @property
     def loaders(self) -> Loaders:

@@ -55,6 +55,9 @@ def graphql_router(
             connection.headers.get("authorization"),
             long_lived=connection.scope["type"] == "websocket",
         )
+        if connection.scope["type"] == "websocket":
+            context.websocket = connection
+            connection.scope[Context.SCOPE_KEY] = context
         await context.check_user()
         return context
 

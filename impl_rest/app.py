@@ -74,6 +74,15 @@ class _App(FastAPI):
 
 
 BEARER = "bearerAuth"
+# The event feed also takes a single-use stream ticket in its query (EventSource sends no headers).
+TICKET = "streamTicket"
+TICKET_SCHEME = {
+    "type": "apiKey",
+    "in": "query",
+    "name": "ticket",
+    "description": "A single-use stream ticket from POST /api/events/ticket (GET /api/events only).",
+}
+EVENTS = ("/api/events", "get")
 
 
 # Operations that answer 401 need the bearer token, all but this one (its 401: wrong password).
@@ -92,11 +101,16 @@ def _document_problem(app: FastAPI) -> None:
             schema = original()
             components = schema.setdefault("components", {})
             components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
-            components["securitySchemes"] = {BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            components["securitySchemes"] = {
+                BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                TICKET: TICKET_SCHEME,
+            }
             for path, operations in schema["paths"].items():
                 for method, operation in operations.items():
                     if "401" in operation.get("responses", {}) and (path, method) != SIGN_IN:
                         operation["security"] = [{BEARER: []}]
+                        if (path, method) == EVENTS:
+                            operation["security"].append({TICKET: []})
             app.openapi_schema = schema
         return app.openapi_schema
 

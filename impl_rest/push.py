@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from flashcards.events import CLOSED, KEEPALIVE, Event, Subscriber
-from flashcards.web import SSE_DROPPED, SSE_KEEPALIVE
+from flashcards.web import SSE_DROPPED, SSE_EXPIRED, SSE_KEEPALIVE
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 # Where the app puts the server's own `send` in an HTTP scope (impl_rest/app.py), so body frames
@@ -193,6 +193,11 @@ class PushStream:
         if self._drainer is None:
             self._step(last, more=False)
         # else: the drain task sends it after the frame in flight
+
+    def expire(self) -> None:
+        """The stream's token expired: the `expired` frame after the frame in flight, then the end."""
+        if self._final is None:
+            self._end(SSE_EXPIRED)
 
     def _drop(self) -> None:
         self.dropped = True

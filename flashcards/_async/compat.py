@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
@@ -15,11 +16,28 @@ import anyio.to_thread
 
 T = TypeVar("T")
 
-__all__ = ["aclosing", "make_queue", "run_blocking", "run_to_completion", "sleep"]
+__all__ = ["aclosing", "get_until", "make_queue", "run_blocking", "run_to_completion", "sleep"]
 
 
 def make_queue(maxsize: int) -> asyncio.Queue[Any]:
     return asyncio.Queue(maxsize)
+
+
+async def get_until(queue: asyncio.Queue[Any], deadline: float | None, timed_out: object) -> Any:
+    """The queue's next item, or `timed_out` once the Unix time `deadline` has passed (None:
+    wait for ever). No timer while items are already waiting."""
+    if deadline is None:
+        return await queue.get()
+    remaining = deadline - time.time()
+    if remaining <= 0:
+        return timed_out
+    if not queue.empty():
+        return queue.get_nowait()
+    try:
+        async with asyncio.timeout(remaining):
+            return await queue.get()
+    except TimeoutError:
+        return timed_out
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any) -> T:

@@ -16,15 +16,22 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from flashcards import security, sm2
+from flashcards import security, sm2, streamauth
 from flashcards import statements as q
-from flashcards._async.compat import aclosing, make_queue, run_blocking, run_to_completion, sleep
+from flashcards._async.compat import (
+    aclosing,
+    get_until,
+    make_queue,
+    run_blocking,
+    run_to_completion,
+    sleep,
+)
 from flashcards._async.database import Database
 from flashcards._async.feed import Feed
 from flashcards._async.upstream import UpstreamClient
 from flashcards.chat import ChatEvent, upstream_messages
 from flashcards.errors import Conflict, NotFound, RateLimited, Unauthenticated, UpstreamFailed
-from flashcards.events import CLOSED, KEEPALIVE, Event, EventBus, Subscriber
+from flashcards.events import CLOSED, EXPIRED, KEEPALIVE, Event, EventBus, Subscriber
 from flashcards.knownusers import KnownUsers
 from flashcards.models import (
     CardIn,
@@ -41,6 +48,7 @@ from flashcards.models import (
     RegisterIn,
     ReviewIn,
     ReviewOut,
+    StreamTicketOut,
     TokenOut,
     UserOut,
     config_document,
@@ -48,6 +56,7 @@ from flashcards.models import (
 )
 from flashcards.ratelimit import LoginLimiter
 from flashcards.settings import Settings
+from flashcards.streamauth import StreamGrant
 from flashcards.streamcap import ChatSlots, check_event_streams
 
 Data = Mapping[str, Any] | Any
@@ -155,6 +164,42 @@ class Service:
                     raise Unauthenticated("The token's user no longer exists.")
             self.known_users.saw(user_id)
         return user_id
+
+    # --- stream auth (flashcards/streamauth.py) --------------------------------------------------
+    async def authenticate_stream(self, authorization: str | None) -> StreamGrant:
+        """`authenticate_user`, and the deadline of the stream it opens: the token's `exp`."""
+        user_id = await self.authenticate_user(authorization)
+        return StreamGrant(user_id, security.expires_at(security.bearer_token(authorization)))
+
+    async def stream_grant(self, authorization: str | None, ticket: str | None) -> StreamGrant:
+        """Who opens an event stream: a stream ticket when one is given (EventSource), else the
+        bearer token."""
+        if ticket is not None:
+            return await self.redeem_ticket(ticket)
+        return await self.authenticate_stream(authorization)
+
+    async def issue_ticket(self, authorization: str | None, now: datetime | None = None) -> StreamTicketOut:
+        grant = await self.authenticate_stream(authorization)
+        now = now or utcnow()
+        ticket = streamauth.new_ticket()
+        expires_at = streamauth.ticket_expiry(grant, now, self.settings.stream_ticket_ttl_s)
+        until = datetime.fromtimestamp(grant.until, UTC)
+        try:
+            async with self.db.begin() as conn:
+                await conn.execute(q.prune_stream_tickets(now))
+                await conn.execute(q.insert_stream_ticket(streamauth.ticket_id(ticket), grant.user_id, until, expires_at))
+        except IntegrityError:  # the token's user was deleted meanwhile
+            raise _no_such_user() from None
+        return StreamTicketOut(ticket=ticket, expires_in=max(1, int((expires_at - now).total_seconds())))
+
+    async def redeem_ticket(self, ticket: str, now: datetime | None = None) -> StreamGrant:
+        """The grant of an unused, unexpired ticket, which is spent by this call (401 otherwise)."""
+        now = now or utcnow()
+        async with self.db.begin() as conn:
+            row = (await conn.execute(q.redeem_stream_ticket(streamauth.ticket_id(ticket), now))).first()
+        if row is None:
+            raise Unauthenticated("The stream ticket is unknown, used already or expired.")
+        return StreamGrant(row.user_id, row.stream_until.timestamp())
 
     async def me(self, user_id: int) -> UserOut:
         async with self.db.connect() as conn:
@@ -426,15 +471,19 @@ class Service:
             await conn.execute(q.fail_stale_chat_messages(cutoff, user_id))
 
     # --- event feed -----------------------------------------------------------------------------
-    def subscribe(self, user_id: int, last_event_id: int | None = None) -> Subscriber:
-        # The user's cap of held streams (429 TOO_MANY_STREAMS beyond it): counted from the bus'
-        # subscriber table, so any way a stream ends gives its slot back.
+    def subscribe(self, user_id: int, last_event_id: int | None = None, until: float | None = None) -> Subscriber:
+        """`until`: the Unix time the stream ends at (`StreamGrant.until`, the token's `exp`).
+
+        The user's cap of held streams (429 TOO_MANY_STREAMS beyond it): counted from the bus'
+        subscriber table, so any way a stream ends gives its slot back."""
         check_event_streams(len(self.bus._subscribers.get(user_id, ())), self.settings.max_streams_per_user)
         if not self.feed.shared:
-            return self.bus.subscribe(user_id, last_event_id)
-        sub = self.bus.subscribe(user_id)  # live events queue up from now on
-        sub.resume_after = last_event_id  # the backlog is read from the table in `events`
-        sub.seen_through = self.feed.written_through(user_id)
+            sub = self.bus.subscribe(user_id, last_event_id)
+        else:
+            sub = self.bus.subscribe(user_id)  # live events queue up from now on
+            sub.resume_after = last_event_id  # the backlog is read from the table in `events`
+            sub.seen_through = self.feed.written_through(user_id)
+        sub.until = until
         return sub
 
     async def load_backlog(self, sub: Subscriber) -> None:
@@ -448,16 +497,19 @@ class Service:
         sub.skip_through = sub.backlog[-1].id if sub.backlog else last
 
     async def events(self, sub: Subscriber) -> AsyncGenerator[Event | None, None]:
-        """A subscriber's events, in order, none twice; `None` is a keep-alive tick.
-        Unsubscribes when closed."""
+        """A subscriber's events, in order, none twice; `None` is a keep-alive tick. Ends at
+        `sub.until` (then `sub.expired` is set). Unsubscribes when closed."""
         try:
             await self.load_backlog(sub)
             backlog, sub.backlog, last = sub.backlog, [], sub.skip_through
             for event in backlog:
                 yield event
             while True:
-                item = await sub.queue.get()
+                item = await get_until(sub.queue, sub.until, EXPIRED)
                 if item is CLOSED:
+                    return
+                if item is EXPIRED:
+                    sub.expired = True  # the token expired: the adapter says so, and the stream ends
                     return
                 if item is KEEPALIVE:
                     yield None

@@ -25,9 +25,16 @@ def _operations() -> list[tuple[str, str]]:
 
 def test_the_bearer_scheme_is_declared_on_exactly_the_operations_that_need_it() -> None:
     assert CONTRACT["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert CONTRACT["components"]["securitySchemes"]["streamTicket"] == {
+        "type": "apiKey", "in": "query", "name": "ticket",
+        "description": "A single-use stream ticket from POST /api/events/ticket (GET /api/events only).",
+    }  # fmt: skip
     for path, method in _operations():
         security = CONTRACT["paths"][path][method].get("security")
-        assert security == (None if (path, method) in PUBLIC else [{"bearerAuth": []}]), (path, method)
+        expected = None if (path, method) in PUBLIC else [{"bearerAuth": []}]
+        if (path, method) == ("/api/events", "get"):  # or a stream ticket (EventSource sends no headers)
+            expected = [{"bearerAuth": []}, {"streamTicket": []}]
+        assert security == expected, (path, method)
 
 
 @pytest.mark.parametrize("impl", ["flask", "rest"])

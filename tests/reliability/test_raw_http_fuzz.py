@@ -390,7 +390,7 @@ REST_ROUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "/api/cards/{id}": (("GET", "PATCH", "DELETE"), ("front", "back")),
     "/api/cards/{id}/reviews": (("GET", "POST"), ("grade",)), "/api/chat": (("POST",), ("message",)),
     "/api/chat/history": (("GET",), ()), "/api/events": (("GET",), ()), "/api/events/ws": (("GET",), ()),
-    "/openapi.json": (("GET",), ()), "/docs": (("GET",), ()),
+    "/api/events/ticket": (("POST",), ()), "/openapi.json": (("GET",), ()), "/docs": (("GET",), ()),
 }  # fmt: skip
 GRAPHQL_ROUTES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "/graphql": (("POST", "POST", "POST", "GET"), ()), "/graphql/": (("POST", "GET"), ()),
@@ -407,7 +407,7 @@ NASTY_STRINGS = [
     "%s%n", "\\", '"', "\r\n", "null", "true", "0", "-1", "1e999", "{own_deck}", "{token}", "fuzz_own",
     "password1", "correct horse battery",
 ]  # fmt: skip
-QUERY_KEYS = ["limit", "cursor", "last_event_id", "query", "variables", "operationName", "owner", "limit"]
+QUERY_KEYS = ["limit", "cursor", "last_event_id", "ticket", "query", "variables", "operationName", "owner", "limit"]
 QUERY_VALUES = ["1", "20", "0", "100", "101", "-5", "ten", "1e3", "", "%00", "%FF", "%", "bm90LWEtY3Vyc29y",
                 "!!", "9" * 30, "{own_deck}", "%7B%7D"]  # fmt: skip
 CONTENT_TYPES = [

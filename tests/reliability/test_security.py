@@ -128,6 +128,32 @@ def test_cors_allows_only_configured_origins(app: tuple[str, Any]) -> None:
     assert simple.headers.get("access-control-allow-origin") is None
 
 
+@pytest.mark.parametrize("impl", ["rest", "flask"])
+def test_cors_for_the_stream_ticket_and_the_feed(impl: str, settings: Settings) -> None:
+    """A browser page of a configured origin gets a stream ticket (its preflight: POST with
+    Authorization) and reads the feed with it (EventSource: a simple GET, no preflight)."""
+    token = security.issue_token(settings, 1)
+    with _client(impl, settings) as client:
+        preflight = client.options("/api/events/ticket", headers={
+            "Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization",
+        })  # fmt: skip
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == ORIGIN
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        issued = client.post("/api/events/ticket", headers={"Origin": ORIGIN, "Authorization": f"Bearer {token}"})
+        assert issued.status_code == 201 and issued.headers["access-control-allow-origin"] == ORIGIN
+        refused = client.get("/api/events", params={"ticket": "spent"}, headers={"Origin": ORIGIN})
+        assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == ORIGIN
+        with client.stream("GET", "/api/events", params={"ticket": issued.json()["ticket"]},
+                           headers={"Origin": ORIGIN}) as feed:
+            assert feed.status_code == 200 and feed.headers["access-control-allow-origin"] == ORIGIN
+        other = client.options("/api/events/ticket", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
+        })  # fmt: skip
+        assert other.headers.get("access-control-allow-origin") is None
+
+
 def test_production_refuses_the_default_secret() -> None:
     with pytest.raises(pydantic.ValidationError, match="JWT_SECRET"):
         Settings(environment="production", jwt_secret=DEFAULT_SECRET)
