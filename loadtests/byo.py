@@ -383,7 +383,7 @@ def main(*, app: str | None, target: str | None, scenario_file: Path | None, int
     """The CLI's `bench --app/--target`: check the options, run, return the exit status (2: a
     usage error, printed as one line; 1: nothing could be measured)."""
     from loadtests import scenario_file as sf
-    from loadtests.runner import split_cpus
+    from loadtests.plan import split_cpus
 
     def usage(message: str) -> int:
         console.print(f"[red]error: {message}[/]")

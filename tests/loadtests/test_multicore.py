@@ -12,8 +12,8 @@ import pytest
 
 from loadtests import multicore, setups
 from loadtests.multicore import CpuRequestError, community_workers, parse_cpus, plan_cpus
+from loadtests.plan import make_plan
 from loadtests.profiles import PROFILES
-from loadtests.runner import make_plan
 
 
 def test_cpu_lists_take_ids_and_ranges() -> None:
