@@ -340,7 +340,7 @@ def bench_app(target: str, scenario: ScenarioFile, settings: Settings, *, out: P
 def bench_target(url: str, scenario: ScenarioFile, settings: Settings, *, out: Path, console: Console,
                  agent: str | None = None) -> Path:
     """`stackbench bench --target`: drive a running server; returns results.json."""
-    from stackbench.agent import AgentClient
+    from loadtests.agent import AgentClient
 
     client = AgentClient(agent) if agent else None
     if client is not None:

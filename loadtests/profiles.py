@@ -18,7 +18,7 @@ from pathlib import Path
 from loadtests import sweep_settings
 from loadtests.capacity import CapacitySearch
 from loadtests.sweep_settings import SweepSettings
-from stackbench.seed import SeedPlan
+from provision.seed import SeedPlan
 
 CLAIMS = Path(__file__).with_name("claims.toml")
 

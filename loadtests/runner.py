@@ -49,7 +49,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
          stacks: list[str] | None, dsn: str | None, out: Path, write_report: bool, console: Console,
          server_cpus: str | None = None, client_cpus: str | None = None, latest: bool | None = None,
          db_delays_ms: list[float] | None = None) -> Path:
-    from stackbench.database import resolve_dsn
+    from provision.database import resolve_dsn
     from upstream_sim.server import start_subprocess
 
     chosen = PROFILES.get(profile)

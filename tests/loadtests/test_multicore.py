@@ -98,7 +98,7 @@ def test_a_short_scale_run_here_runs_one_worker_points_and_refuses_the_rest(
     from rich.console import Console
 
     from loadtests import results, runner
-    from stackbench.seed import SeedPlan
+    from provision.seed import SeedPlan
 
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")

@@ -24,7 +24,7 @@ from loadtests.plan import Plan, make_plan
 from loadtests.profiles import PROFILES, claimed_cells
 from loadtests.servers import REPO_ROOT
 from loadtests.verdicts import judge
-from stackbench.seed import SeedPlan
+from provision.seed import SeedPlan
 
 pytestmark = [
     pytest.mark.server,
