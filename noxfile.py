@@ -51,7 +51,7 @@ def lint(session: nox.Session) -> None:
     session.run("python", "tools/unasync.py", "--check")
     session.run("ruff", "check", ".")
     session.run("mypy", "flashcards", "impl_rest", "impl_flask_baseline", "impl_graphql",
-                "upstream_sim", "stackbench", "loadtests", "tools")
+                "upstream_sim", "stackbench", "loadtests", "provision", "tools")
 
 
 @nox.session(python=PYTHON)

@@ -13,7 +13,7 @@ import sys
 import time
 
 from flashcards._async.service import Service
-from stackbench import postgres
+from provision import postgres
 from tests.support import make_settings
 
 ROUNDS = 6

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from flashcards._sync.database import Database
 from flashcards.settings import Settings
 from flashcards.tables import reviews
-from stackbench.seed import SeedPlan, SeedResult, seed
+from provision.seed import SeedPlan, SeedResult, seed
 
 PREFIX = "stackbench_bench"
 

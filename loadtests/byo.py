@@ -340,7 +340,7 @@ def bench_app(target: str, scenario: ScenarioFile, settings: Settings, *, out: P
 def bench_target(url: str, scenario: ScenarioFile, settings: Settings, *, out: Path, console: Console,
                  agent: str | None = None) -> Path:
     """`stackbench bench --target`: drive a running server; returns results.json."""
-    from stackbench.agent import AgentClient
+    from loadtests.agent import AgentClient
 
     client = AgentClient(agent) if agent else None
     if client is not None:
@@ -383,7 +383,7 @@ def main(*, app: str | None, target: str | None, scenario_file: Path | None, int
     """The CLI's `bench --app/--target`: check the options, run, return the exit status (2: a
     usage error, printed as one line; 1: nothing could be measured)."""
     from loadtests import scenario_file as sf
-    from loadtests.runner import split_cpus
+    from loadtests.plan import split_cpus
 
     def usage(message: str) -> int:
         console.print(f"[red]error: {message}[/]")

@@ -139,7 +139,7 @@ def database(dsn: str) -> dict[str, Any]:
     info: dict[str, Any] = {"kind": backend, "dsn_redacted": redact(dsn), "version": None}
     with contextlib.suppress(Exception):
         if backend == "postgresql":
-            from stackbench.postgres import version
+            from provision.postgres import version
 
             info["version"] = version(dsn)
         else:

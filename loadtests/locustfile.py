@@ -2,7 +2,7 @@
 ``STACKBENCH_LOCUST_MODE=request``, a closed loop of one request (the wrk scenarios without wrk).
 
 Each simulated user logs in once as a seeded user (``user00001`` …, password
-``stackbench.seed.SEED_PASSWORD``; tokens are shared by the simulated users of one process that
+``provision.seed.SEED_PASSWORD``; tokens are shared by the simulated users of one process that
 play the same seeded user), then loops:
 
 1. the due cards of one of its decks (``due``),
@@ -66,7 +66,7 @@ if MODE not in ("journey", "request"):
     raise ValueError(f"STACKBENCH_LOCUST_MODE must be 'journey' or 'request', got {MODE!r}")
 if MODE == "journey":  # the request mode does without the seed module and SQLAlchemy
     from loadtests.verification import GQL_CONFIG, GQL_DUE, GQL_LOGIN, GQL_REVIEW
-    from stackbench.seed import SEED_PASSWORD
+    from provision.seed import SEED_PASSWORD
 else:
     from loadtests.locust_closed import status_failure
 

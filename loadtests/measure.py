@@ -1,7 +1,7 @@
 """One measured sample per driver: a load run against a started server, with the server's CPU and
 memory taken over exactly the measured window.
 
-The caller (runner.py) owns servers, database and cells; these functions only drive load and
+The caller (bench.py) owns servers, database and cells; these functions only drive load and
 turn what the drivers print into RESULTS_SCHEMA samples. Every driver runs as a separate process
 pinned to the client CPUs, so its own CPU use comes from `wait4` and is recorded beside the
 server's (a saturated client is flagged "client-bound" by stats.cell_flags).

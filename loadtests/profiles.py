@@ -4,7 +4,7 @@
 verdict uses runs `repetitions` (≥ 5) interleaved repetitions with wrk windows of `duration_s`
 (≥ 10 s) after the warm-up, at every concurrency a claim names and at the primary level; other
 levels, stacks and floors are a sensitivity sweep at `sensitivity_repetitions`, and realtime or
-journey cells no claim uses are not run (`trim_unclaimed`). `runner.Plan.estimate_s` prices the
+journey cells no claim uses are not run (`trim_unclaimed`). `plan.Plan.estimate_s` prices the
 plan before it runs (standard with its latency sweep: ≤ 60 minutes on the 2-core machine, plus ≈ 20
 for the server-robustness matrix at the issue's reference sizes; quick runs no robustness matrix).
 """
@@ -21,7 +21,7 @@ from loadtests.capacity import CapacitySearch
 from loadtests.robustness_matrix import STANDARD as ROBUSTNESS_STANDARD
 from loadtests.robustness_matrix import RobustnessSettings
 from loadtests.sweep_settings import SweepSettings
-from stackbench.seed import SeedPlan
+from provision.seed import SeedPlan
 
 CLAIMS = Path(__file__).with_name("claims.toml")
 

@@ -196,8 +196,8 @@ def run_standalone(servers: Sequence[str] | None, *, quick: bool, dsn: str | Non
     from loadtests.benchdb import BenchDatabase
     from loadtests.multicore import plan_cpus
     from loadtests.robustness_render import text_table
-    from stackbench.database import resolve_dsn
-    from stackbench.seed import SeedPlan
+    from provision.database import resolve_dsn
+    from provision.seed import SeedPlan
 
     chosen = list(servers or all_servers())
     for name in chosen:

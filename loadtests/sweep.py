@@ -40,8 +40,8 @@ from loadtests.sweep_settings import RULE, Calibration, SweepSettings, sizing, v
 from loadtests.verification import BenchUser, login, owned_ids
 
 if TYPE_CHECKING:
+    from loadtests.bench import Bench
     from loadtests.profiles import Profile
-    from loadtests.runner import Bench
 
 FAMILY = "latency-sweep"
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from loadtests.wire import RequestSpec
-from stackbench.seed import SEED_PASSWORD, SeedPlan
+from provision.seed import SEED_PASSWORD, SeedPlan
 
 
 class VerificationFailed(Exception):

@@ -1,1 +1,2 @@
-"""stackbench: the command line, the private database, and `serve`."""
+"""stackbench: the command line and `serve` (the private database and the seed data are in
+`provision`, below both this and `loadtests`)."""

@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from flashcards.settings import Settings
-from stackbench import postgres
-from stackbench.database import resolve_dsn
+from provision import postgres
+from provision.database import resolve_dsn
 from stackbench.names import UnknownName, check_bench, check_serve
 
 console = Console()
@@ -74,8 +74,8 @@ def db_seed(
     keep: Annotated[bool, typer.Option("--keep", help="Keep existing rows (default: reset first).")] = False,
 ) -> None:
     """Fill the database with deterministic data (bulk inserts)."""
-    from stackbench.seed import SEED_PASSWORD, SeedPlan
-    from stackbench.seed import seed as run_seed
+    from provision.seed import SEED_PASSWORD, SeedPlan
+    from provision.seed import seed as run_seed
 
     settings = Settings(dsn=resolve_dsn(dsn))
     at = datetime.fromisoformat(now).astimezone(UTC) if now else None
@@ -322,7 +322,7 @@ def agent_command(
     host: Annotated[str, typer.Option(help="Interface to listen on (keep it private).")] = "127.0.0.1",
 ) -> None:
     """Report a server's CPU and memory over HTTP for `bench --target … --agent` (run it on the server's host)."""
-    from stackbench.agent import serve as serve_agent
+    from loadtests.agent import serve as serve_agent
 
     try:
         serve_agent(pid, host, port)

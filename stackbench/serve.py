@@ -60,7 +60,7 @@ def existing_users(dsn: str) -> int:
 def prepare_database(dsn: str, seed_users: int, console: Console | None = None, *, reseed: bool = False) -> str:
     """Keep the data that is there (a served instance is often restarted); seed an empty
     database; with `reseed`, empty every table and seed again. Returns what was done, in words."""
-    from stackbench.seed import SEED_PASSWORD, SeedPlan, seed
+    from provision.seed import SEED_PASSWORD, SeedPlan, seed
 
     found = existing_users(dsn)
     if found and not reseed:

@@ -17,7 +17,7 @@ def postgres_dsn(database: str) -> str:
     given = os.environ.get("STACKBENCH_TEST_DSN")
     if given:
         return given
-    from stackbench import postgres
+    from provision import postgres
 
     return postgres.start(database=database)
 

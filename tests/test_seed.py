@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from flashcards._sync.database import Database
 from flashcards.tables import ALL_TABLES
-from stackbench.seed import SeedPlan, generate, seed
+from provision.seed import SeedPlan, generate, seed
 from tests.support import make_settings, postgres_dsn, sqlite_dsn
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def test_seed_is_deterministic_and_mixed() -> None:
 
 def test_seeded_users_can_log_in(tmp_path: Path) -> None:
     from flashcards._sync.service import Service
-    from stackbench.seed import SEED_PASSWORD
+    from provision.seed import SEED_PASSWORD
 
     settings = make_settings(sqlite_dsn(tmp_path, "login.sqlite3"))
     seed(settings, SeedPlan(1, 1, 1), now=NOW)

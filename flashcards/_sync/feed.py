@@ -14,7 +14,7 @@ PostgreSQL: every worker process sees every event.
   database never handed out) gets a `feed.reset` event first: refetch state, then carry on.
 - a lost LISTEN connection ends every local stream: the clients resume from the table.
 
-SQLite: the in-process `EventBus` is the whole feed (one process: loadtests/servers.py refuses
+SQLite: the in-process `EventBus` is the whole feed (one process: loadtests/launcher.py refuses
 a multi-worker server on SQLite).
 """
 

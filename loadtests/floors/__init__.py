@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from loadtests.servers import AppTarget, Kind, all_servers
 from loadtests.verification import BenchUser, owned_ids
-from stackbench.seed import SeedPlan
+from provision.seed import SeedPlan
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from flashcards._sync.database import Database
 from flashcards.settings import Settings
 from loadtests.benchdb import BenchDatabase
+from provision.seed import SeedPlan
 from stackbench.cli import app
-from stackbench.seed import SeedPlan
 from tests.support import postgres_dsn, sqlite_dsn
 
 TINY = SeedPlan(users=1, decks_per_user=1, cards_per_deck=3, seed=1)

@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from loadtests import model, results
+from loadtests.agent import Agent, make_server
 from loadtests.launcher import free_port
-from stackbench.agent import Agent, make_server
 from stackbench.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "todo"

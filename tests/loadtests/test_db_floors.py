@@ -18,7 +18,7 @@ from loadtests.floors import FLOORS, bench_user
 from loadtests.launcher import serving
 from loadtests.servers import ServerSpec
 from loadtests.stacks import STACKS
-from stackbench.seed import SeedPlan, seed
+from provision.seed import SeedPlan, seed
 from tests.support import make_settings, postgres_dsn
 
 PLAN = SeedPlan(users=2, decks_per_user=1, cards_per_deck=3, seed=1)

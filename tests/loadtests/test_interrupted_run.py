@@ -21,7 +21,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from loadtests import model, results, runner
+from loadtests.bench import Bench
 from loadtests.servers import REPO_ROOT
+from loadtests.stacks import CEILING_FLOOR
 from stackbench.cli import app
 
 LATEST = REPO_ROOT / "reports" / "latest" / "results.json"
@@ -95,12 +97,12 @@ def test_sigint_mid_cell_leaves_partial_results_no_servers_and_a_partial_report(
 @pytest.mark.server
 @needs_wrk
 def test_a_crash_mid_run_marks_the_document_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def crash(self: runner.Bench, stack: object, rep: int) -> None:
+    def crash(self: Bench, stack: object, rep: int) -> None:
         self.doc["cells"].append(results.new_cell("rest-uvicorn", "config", "wrk", 8))  # begun, never measured
-        self.doc["stacks"]["rest-uvicorn"] = dict(self.doc["stacks"][runner.CEILING_FLOOR])
+        self.doc["stacks"]["rest-uvicorn"] = dict(self.doc["stacks"][CEILING_FLOOR])
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(runner.Bench, "run_stack", crash)
+    monkeypatch.setattr(Bench, "run_stack", crash)
     with pytest.raises(RuntimeError, match="boom"):
         runner.main(profile="smoke", impls=None, servers=None, scenarios=["config"], stacks=["rest-uvicorn"],
                     dsn=f"sqlite:///{tmp_path / 'bench.sqlite3'}", out=tmp_path / "runs", write_report=False,

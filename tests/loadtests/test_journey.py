@@ -14,7 +14,7 @@ from loadtests.accounting import ChildResult
 from loadtests.launcher import serving
 from loadtests.servers import ServerSpec
 from loadtests.stacks import APPS
-from stackbench.seed import SeedPlan, seed
+from provision.seed import SeedPlan, seed
 from tests.support import FAST_HASH, make_settings
 
 PLAN = SeedPlan(users=3, decks_per_user=2, cards_per_deck=500, seed=1)

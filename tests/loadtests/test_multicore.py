@@ -12,8 +12,8 @@ import pytest
 
 from loadtests import multicore, setups
 from loadtests.multicore import CpuRequestError, community_workers, parse_cpus, plan_cpus
+from loadtests.plan import make_plan
 from loadtests.profiles import PROFILES
-from loadtests.runner import make_plan
 
 
 def test_cpu_lists_take_ids_and_ranges() -> None:
@@ -98,7 +98,7 @@ def test_a_short_scale_run_here_runs_one_worker_points_and_refuses_the_rest(
     from rich.console import Console
 
     from loadtests import results, runner
-    from stackbench.seed import SeedPlan
+    from provision.seed import SeedPlan
 
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed")

@@ -66,7 +66,7 @@ def test_every_server_has_an_app_stack() -> None:
 def test_uvicorn_serves_through_every_probe(tmp_path: Path) -> None:
     """One real server through the whole probe set in well under 20 s (tiny sizes)."""
     from loadtests.benchdb import BenchDatabase
-    from stackbench.seed import SeedPlan
+    from provision.seed import SeedPlan
 
     db = BenchDatabase(f"sqlite:///{tmp_path / 'r.sqlite3'}", SeedPlan(users=1, decks_per_user=1, cards_per_deck=2, seed=1))
     db.prepare()

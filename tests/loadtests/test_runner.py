@@ -15,11 +15,16 @@ import pytest
 from rich.console import Console
 
 from loadtests import results, rules, runner, setups
+from loadtests.bench import Bench, equal_rate
 from loadtests.capacity import CapacitySearch
+from loadtests.checks import micro_run_summary
 from loadtests.claims import load_registry
+from loadtests.ledger import flag_p99_swing
+from loadtests.plan import Plan, make_plan
 from loadtests.profiles import PROFILES, claimed_cells
+from loadtests.servers import REPO_ROOT
 from loadtests.verdicts import judge
-from stackbench.seed import SeedPlan
+from provision.seed import SeedPlan
 
 pytestmark = [
     pytest.mark.server,
@@ -69,15 +74,15 @@ def test_smoke_run_measures_every_kind_of_cell(tmp_path: Path) -> None:
 
 def test_a_server_that_dies_fails_its_cells_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     killed: list[int] = []
-    original = runner.Bench._wrk_scenario
+    original = Bench._wrk_scenario
 
-    def kill_before_card(self: runner.Bench, stack: Any, client: Any, load: Any, scenario: str, *rest: Any) -> None:
+    def kill_before_card(self: Bench, stack: Any, client: Any, load: Any, scenario: str, *rest: Any) -> None:
         if stack.id == "rest-uvicorn" and scenario == "card" and not killed:
             os.kill(load.server_pid, signal.SIGKILL)
             killed.append(load.server_pid)
         original(self, stack, client, load, scenario, *rest)
 
-    monkeypatch.setattr(runner.Bench, "_wrk_scenario", kill_before_card)
+    monkeypatch.setattr(Bench, "_wrk_scenario", kill_before_card)
     doc = _run(tmp_path, ["rest-uvicorn", "graphql-uvicorn"], ["config", "card", "due"])
     assert killed
     dead = _cells(doc, "rest-uvicorn")
@@ -130,7 +135,7 @@ def test_equal_load_phase_drives_every_stack_at_the_same_rates(tmp_path: Path, m
     for fraction, cells in by_fraction.items():
         assert set(cells) == {"rest-uvicorn", "graphql-uvicorn"}
         rates = {c["target_rate"] for c in cells.values()}
-        assert rates == {runner.equal_rate(reference, fraction)}  # one rate for every stack
+        assert rates == {equal_rate(reference, fraction)}  # one rate for every stack
         for cell in cells.values():
             assert cell["extra"]["load_group"] == "config-equal"
             assert cell["extra"]["reference_rps"] == pytest.approx(reference)
@@ -222,8 +227,8 @@ def test_refusal_names_the_missing_cores() -> None:
     assert setups.refusal("rest-uvicorn", (0,), (1,)) is None  # the main matrix is never refused
 
 
-def _standard_plan(**cpus: tuple[int, ...]) -> runner.Plan:
-    return runner.make_plan(PROFILES["standard"], stack_ids=None, impls=None, servers=None, only=None,
+def _standard_plan(**cpus: tuple[int, ...]) -> Plan:
+    return make_plan(PROFILES["standard"], stack_ids=None, impls=None, servers=None, only=None,
                             server_cpus=cpus.get("server", (0,)), client_cpus=cpus.get("client", (1,)))
 
 
@@ -260,7 +265,7 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     assert {"flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"} <= set(sweep.stacks)
     assert sweep.delays_ms == (0.0, 1.0, 5.0, 20.0) and sweep.repetitions >= 2
     # a confirming capacity search is priced below the first one
-    one = runner.make_plan(dataclasses.replace(profile, capacity_repetitions=1), stack_ids=None, impls=None,
+    one = make_plan(dataclasses.replace(profile, capacity_repetitions=1), stack_ids=None, impls=None,
                            servers=None, only=None, server_cpus=(0,), client_cpus=(1,)).estimate_s()
     assert one["realtime"] < estimate["realtime"] < 2 * one["realtime"]
     # c100 (the EAS wrk claims) is measured; c16/c256 are a sensitivity sweep at one repetition
@@ -270,7 +275,7 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     # the variants are there, the documented one refused on this machine
     assert "flask-gunicorn-gevent-2n1" in stacks and "rest-uvicorn-eas" in plan.refused
     # more repetitions cost more: the estimate follows the plan
-    longer = runner.make_plan(dataclasses.replace(profile, repetitions=7), stack_ids=None, impls=None,
+    longer = make_plan(dataclasses.replace(profile, repetitions=7), stack_ids=None, impls=None,
                               servers=None, only=None, server_cpus=(0,), client_cpus=(1,))
     assert longer.estimate_s()["closed"] > estimate["closed"]
     # with the cores, the documented setup runs (and costs its time)
@@ -279,11 +284,11 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
 
 
 def test_quick_and_smoke_stay_short() -> None:
-    quick = runner.make_plan(PROFILES["quick"], stack_ids=None, impls=None, servers=None, only=None,
+    quick = make_plan(PROFILES["quick"], stack_ids=None, impls=None, servers=None, only=None,
                              server_cpus=(0,), client_cpus=(1,))
     assert quick.profile.repetitions == 1
     assert quick.estimate_s()["total"] < 25 * 60
-    smoke = runner.make_plan(PROFILES["smoke"], stack_ids=["rest-uvicorn"], impls=None, servers=None,
+    smoke = make_plan(PROFILES["smoke"], stack_ids=["rest-uvicorn"], impls=None, servers=None,
                              only=["config", "card"], server_cpus=(0,), client_cpus=(1,))
     assert smoke.estimate_s()["total"] - smoke.estimate_s()["checks"] < 60
     # a subset run skips the micro-benchmarks and checks: its plan does not price them
@@ -294,7 +299,7 @@ def test_the_ci_profile_is_priced_without_the_checks_it_skips() -> None:
     """The ci profile runs its own matrix as a subset (no checks): measured 353–363 s per run on
     the 2-core VM (2026-12-03), where pricing the checks too said 11 min."""
     ci = PROFILES["ci"]
-    plan = runner.make_plan(ci, stack_ids=list(ci.stacks), impls=None, servers=None,
+    plan = make_plan(ci, stack_ids=list(ci.stacks), impls=None, servers=None,
                             only=list(ci.scenarios) or None, server_cpus=(0,), client_cpus=(1,))
     estimate = plan.estimate_s(subset=True)
     assert estimate["checks"] == 0 and estimate["total"] < 8 * 60
@@ -302,17 +307,17 @@ def test_the_ci_profile_is_priced_without_the_checks_it_skips() -> None:
 
 def test_p99_swing_is_flagged_on_the_p99() -> None:
     cell: dict[str, Any] = {"samples": [{"latency_ms": {"p99": v}} for v in (10.0, 12.0, 11.0)], "flags": []}
-    runner.flag_p99_swing(cell, 1.5)
+    flag_p99_swing(cell, 1.5)
     assert cell["flags"] == [] and cell["p99_spread"]["max_over_min"] == pytest.approx(1.2)
     cell["samples"].append({"latency_ms": {"p99": 31.0}})
-    runner.flag_p99_swing(cell, 1.5)
+    flag_p99_swing(cell, 1.5)
     assert cell["flags"] == ["p99-swing"] and cell["p99_spread"]["max_ms"] == 31.0
     cell["samples"] = cell["samples"][:1]
-    runner.flag_p99_swing(cell, 1.5)
+    flag_p99_swing(cell, 1.5)
     assert cell["flags"] == [] and "p99_spread" not in cell
 
 
-LATEST = Path(runner.REPO_ROOT) / "reports" / "latest" / "results.json"
+LATEST = Path(REPO_ROOT) / "reports" / "latest" / "results.json"
 
 
 def _benchmark_json(speedup: float, jitter: float) -> dict[str, Any]:
@@ -330,7 +335,7 @@ def _benchmark_json(speedup: float, jitter: float) -> dict[str, Any]:
 def test_micro_runs_are_what_the_verdict_reads() -> None:
     claim = load_registry().by_id("sophia-pydantic-v2-20x")
     docs = [_benchmark_json(8.0, 1 + i / 50) for i in range(5)]
-    runs = [runner.micro_run_summary(d) for d in docs]
+    runs = [micro_run_summary(d) for d in docs]
     assert all("data" not in b["stats"] for r in runs for b in r["benchmarks"])  # raw timings left out
     doc = results.load(LATEST)
     micro = {**docs[0], "runs": runs}

@@ -17,7 +17,7 @@ import pytest
 from loadtests import scenarios
 from loadtests.profiles import PROFILES
 from loadtests.scenarios import BenchUser, VerificationFailed
-from stackbench.seed import SeedPlan, seed
+from provision.seed import SeedPlan, seed
 from tests.support import make_settings, sqlite_dsn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

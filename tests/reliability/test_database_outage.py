@@ -18,7 +18,7 @@ import pytest
 from flashcards import security
 from flashcards._sync.database import Database
 from flashcards.settings import Settings
-from stackbench import postgres
+from provision import postgres
 from tests.support import make_settings
 
 # Each request must be answered within this, database or not (connect timeout 5 s, plus slack).

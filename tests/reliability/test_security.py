@@ -50,7 +50,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     db = Database(settings)
     db.create_schema()
     db.dispose()
-    from stackbench.seed import SeedPlan, seed
+    from provision.seed import SeedPlan, seed
 
     seed(settings, SeedPlan(users=1, decks_per_user=0, cards_per_deck=0))  # user 1 exists: a
     # forged token is refused for what it is, not because its user is missing

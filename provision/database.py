@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from stackbench import postgres
+from provision import postgres
 
 
 def resolve_dsn(dsn: str | None = None, database: str = postgres.DATABASE) -> str:
