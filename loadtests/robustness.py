@@ -38,7 +38,7 @@ class Target:
     port: int
     probe_path: str = "/api/health/live"
     # A route that reads its request body (the JSON login), so a trickled body holds the handler
-    post_path: str = "/api/auth/login"
+    post_path: str = "/api/auth/token"
     # A held response to abandon (the SSE feed) and the headers it needs; None: not served
     stream_path: str | None = None
     stream_headers: tuple[tuple[str, str], ...] = ()
@@ -270,7 +270,7 @@ async def oversized_header(target: Target, size: int, *, timeout_s: float = 20.0
 
 
 async def slow_body(target: Target, connections: int, duration_s: float, interval_s: float = 1.0, *,
-                    declared: int = 100_000, every_s: float = 1.0, timeout_s: float = 2.0,
+                    declared: int = 1000, every_s: float = 1.0, timeout_s: float = 2.0,
                     recover_s: float = 5.0) -> dict[str, Any]:
     """`connections` POSTs declaring `declared` body bytes, sending one byte each `interval_s`."""
     async def body(stop: asyncio.Event) -> dict[str, Any]:

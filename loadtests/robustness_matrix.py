@@ -43,6 +43,8 @@ class RobustnessSettings:
     slow_body_connections: int = 10
     slow_body_duration_s: float = 6.0
     slow_body_interval_s: float = 1.0
+    # under the app's 64 KiB body limit (max_body_bytes), so the server, not a 413, decides
+    slow_body_declared_bytes: int = 1000
     idle_connections: int = 200
     idle_hold_s: float = 4.0
     abandon_streams: int = 8  # held SSE streams reset per round
@@ -92,7 +94,8 @@ async def run_probes(target: probes.Target, s: RobustnessSettings, rss: Any) -> 
                                                timeout_s=timeout)),
         ("oversized_header", lambda: _headers(target, s, rss)),
         ("slow_body", lambda: probes.slow_body(target, s.slow_body_connections, s.slow_body_duration_s,
-                                               s.slow_body_interval_s, recover_s=s.recover_s, every_s=every,
+                                               s.slow_body_interval_s, declared=s.slow_body_declared_bytes,
+                                               recover_s=s.recover_s, every_s=every,
                                                timeout_s=timeout)),
         ("idle_keepalive", lambda: probes.idle_keepalive(target, s.idle_connections, s.idle_hold_s, every_s=every,
                                                          timeout_s=timeout)),

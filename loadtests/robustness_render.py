@@ -45,12 +45,14 @@ def served(probes: dict[str, Any] | None) -> str:
     return text
 
 
-def _closed(r: dict[str, Any], of: str = "opened") -> str:
+def _closed(r: dict[str, Any]) -> str:
     n = r.get("closed_by_server") or 0
     if not n:
-        return f"none of {r.get(of)} closed"
-    said = f" ({'/'.join(r['close_statuses'])})" if r.get("close_statuses") else ""
-    return f"{n}/{r.get(of)} closed{said}, first after {_s(r.get('first_close_s'))}"
+        return f"none of {r.get('opened')} closed"
+    # what the server sent before closing (a 408, a 413); a late 200 to the first request is no verdict
+    codes = [c for c in r.get("close_statuses") or [] if c != "200"]
+    said = f" ({'/'.join(codes)})" if codes else ""
+    return f"{n}/{r.get('opened')} closed{said}, first after {_s(r.get('first_close_s'))}"
 
 
 def _recovered(r: dict[str, Any]) -> str:
@@ -68,7 +70,7 @@ def cell(probe: str, r: dict[str, Any] | None) -> str:
         return f"{served(r.get('probes'))}; {_closed(r)}{opened}; {_recovered(r)}"
     if probe == "idle_keepalive":
         return (f"{r['answered']}/{r['connections']} answered; {served(r.get('probes'))}; "
-                f"{_closed(r, 'answered') if r['answered'] else _closed(r)}")
+                f"{_closed(r)}")
     if probe == "oversized_header":
         parts = []
         for size in r["sizes"]:
@@ -120,7 +122,8 @@ def method(section: dict[str, Any]) -> str:
         f"every {s.get('slowloris_interval_s')} s, for {s.get('slowloris_duration_s')} s. "
         f"*Oversized header*: one GET with an `X-Big` header of {sizes}; RSS growth is the peak over the request "
         f"of all the server's processes (sampled every 0.1 s). "
-        f"*Slow request body*: {s.get('slow_body_connections')} POSTs to the JSON login declaring 100,000 bytes, "
+        f"*Slow request body*: {s.get('slow_body_connections')} POSTs to the JSON sign-in (`/api/auth/token`) declaring "
+        f"{s.get('slow_body_declared_bytes', 1000):,} bytes (under the app's body limit), "
         f"one byte every {s.get('slow_body_interval_s')} s for {s.get('slow_body_duration_s')} s. "
         f"*Idle keep-alive*: {s.get('idle_connections')} connections, one GET each, then idle "
         f"{s.get('idle_hold_s')} s; \"closed\" counts the idle ones the server closed. "

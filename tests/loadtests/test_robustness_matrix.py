@@ -149,3 +149,18 @@ def test_report_builders_include_the_section() -> None:
     from loadtests.report import SECTION_BUILDERS
 
     assert "loadtests.robustness_render:robustness_section" in SECTION_BUILDERS
+
+
+def test_cli_refuses_unknown_servers_before_anything_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import loadtests.robustness_matrix as matrix
+    from stackbench.cli import app
+
+    called: list[Any] = []
+    monkeypatch.setattr(matrix, "run_standalone", lambda *a, **k: called.append((a, k)))
+    result = CliRunner().invoke(app, ["robustness", "--server", "nginx"])
+    assert result.exit_code == 2 and "unknown servers ['nginx']" in result.output and not called
+    result = CliRunner().invoke(app, ["robustness", "--server", "uvicorn", "--quick"])
+    assert result.exit_code == 0, result.output
+    assert called[0][0] == (["uvicorn"],) and called[0][1]["quick"] is True
