@@ -78,7 +78,7 @@ class PageServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path == "/go":
                     self._send(200 if outer.go.is_set() else 404, b"")
                 elif self.path == "/":
@@ -86,7 +86,7 @@ class PageServer:
                 else:
                     self._send(404, b"")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.reports.put(json.loads(body))
                 self._send(204, b"")
