@@ -243,7 +243,9 @@ class Subscription:
         graphql_type=Event,
         description="The signed-in user's events (REST: GET /api/events). With `last_event_id`, "
         "events after it still in the server's history come first. The stream completes when "
-        "the client falls too far behind or the server shuts down: resubscribe with the last id.",
+        "the client falls too far behind or the server shuts down: resubscribe with the last id. "
+        "When the connection's token expires the server closes the connection (4401 "
+        "`token_expired`): reconnect with a fresh token and the last id.",
     )
     async def events(
         self, info: Info, last_event_id: strawberry.ID | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,17 @@ def short_token(api: Api, user: User, seconds: int = 2) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def refused(api: Api, params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Open the feed expecting a 401 problem (a stream that opens instead fails the test at once
+    rather than hanging on it)."""
+    with api.stream("GET", "/api/events", params=params, headers=headers) as r:
+        assert r.status_code == 401, r.status_code
+        assert r.headers["content-type"] == PROBLEM
+        problem = json.loads(r.read())
+    assert problem["code"] == "UNAUTHENTICATED"
+    return problem  # type: ignore[no-any-return]
 
 
 def _ends_with_expiry(reader: SseReader, exp: float) -> float:
@@ -56,9 +68,7 @@ def test_a_stream_ends_when_its_token_expires(http_client: Api) -> None:
         assert before.event == "deck.created" and before.json()["data"]["deck_id"] == deck["id"]
         came = _ends_with_expiry(reader, exp)
     assert exp - 0.05 <= came <= exp + 2.5, (came - exp)
-    late = api.get("/api/events", headers=bearer(token))
-    assert late.status_code == 401 and late.headers["content-type"] == PROBLEM
-    assert late.json()["code"] == "UNAUTHENTICATED"
+    refused(api, headers=bearer(token))
 
 
 def _ticket(api: Api, headers: dict[str, str]) -> dict[str, object]:
@@ -83,12 +93,9 @@ def test_a_ticket_opens_one_stream_for_its_user(http_client: Api) -> None:
         deck = api.create_deck(user, "for this stream")
         event = reader.event()
         assert event.event == "deck.created" and event.json()["data"]["deck_id"] == deck["id"]
-    again = api.get("/api/events", params={"ticket": ticket})
-    assert again.status_code == 401 and again.headers["content-type"] == PROBLEM
-    assert again.json()["code"] == "UNAUTHENTICATED" and "ticket" in again.json()["detail"]
+    assert "ticket" in refused(api, params={"ticket": ticket})["detail"]  # used once already
     for bad in ("", "x" * 43, "not-a-ticket"):
-        r = api.get("/api/events", params={"ticket": bad}, headers=user.auth)  # a ticket wins over a token
-        assert r.status_code == 401, bad
+        refused(api, params={"ticket": bad}, headers=user.auth)  # a ticket wins over a token
 
 
 def test_a_ticket_needs_a_valid_token(http_client: Api) -> None:
@@ -113,7 +120,7 @@ def test_a_ticket_is_single_use_across_workers(http_client: Api) -> None:
             other_worker.redeem_ticket(ticket)
     finally:
         other_worker.close()
-    assert api.get("/api/events", params={"ticket": ticket}).status_code == 401
+    refused(api, params={"ticket": ticket})
 
 
 def test_a_ticket_stream_ends_with_its_token_and_a_late_ticket_is_refused(http_client: Api) -> None:
@@ -130,8 +137,7 @@ def test_a_ticket_stream_ends_with_its_token_and_a_late_ticket_is_refused(http_c
         assert reader.frame().comment == "connected"
         came = _ends_with_expiry(reader, exp)
     assert exp - 0.05 <= came <= exp + 2.5
-    r = api.get("/api/events", params={"ticket": str(unused["ticket"])})
-    assert r.status_code == 401 and json.loads(r.text)["code"] == "UNAUTHENTICATED"
+    refused(api, params={"ticket": str(unused["ticket"])})
 
 
 def test_the_feed_websocket_closes_when_its_token_expires(live_client: Api, request: pytest.FixtureRequest) -> None:
