@@ -31,16 +31,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from flashcards.runtime import apply_gc_policy
+from loadtests.floors.bearer import user_id
 
 # The DSN the runner gives every stack; asyncpg wants a plain libpq URL (no `+driver`).
 DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
-SECRET = os.environ.get("STACKBENCH_JWT_SECRET", "stackbench-insecure-development-secret-change-me")
 POOL_SIZE = int(os.environ.get("STACKBENCH_POOL_SIZE", "10"))
 POOL_OVERFLOW = int(os.environ.get("STACKBENCH_POOL_MAX_OVERFLOW", "10"))
 CARD_SQL = (
@@ -75,18 +74,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-
-
-def user_id(authorization: str | None) -> int | None:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    try:
-        claims = jwt.decode(token.strip(), SECRET, algorithms=["HS256"], issuer="stackbench",
-                            options={"require": ["exp", "iat", "sub", "iss"]})
-        return int(claims["sub"])
-    except (jwt.InvalidTokenError, ValueError, TypeError):
-        return None
 
 
 def problem(status: int, title: str) -> JSONResponse:

@@ -28,16 +28,15 @@ import re
 import threading
 from typing import Any
 
-import jwt
 import psycopg
 from flask import Flask, Response, jsonify, request
 from psycopg.rows import dict_row
 
 from flashcards.runtime import apply_gc_policy
+from loadtests.floors.bearer import user_id
 
 # The DSN the runner gives every stack; psycopg wants a plain libpq URL (no `+driver`).
 DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
-SECRET = os.environ.get("STACKBENCH_JWT_SECRET", "stackbench-insecure-development-secret-change-me")
 CARD_SQL = (
     "SELECT id, deck_id, front, back, ef_hundredths, interval_days, repetitions, lapses, due_at, "
     "created_at, updated_at FROM cards WHERE id = %s AND owner_id = %s"
@@ -55,18 +54,6 @@ def connection() -> psycopg.Connection[dict[str, Any]]:
         conn = psycopg.connect(DSN, autocommit=True, row_factory=dict_row)
         _local.conn = conn
     return conn
-
-
-def user_id(authorization: str | None) -> int | None:
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    try:
-        claims = jwt.decode(token.strip(), SECRET, algorithms=["HS256"], issuer="stackbench",
-                            options={"require": ["exp", "iat", "sub", "iss"]})
-        return int(claims["sub"])
-    except (jwt.InvalidTokenError, ValueError, TypeError):
-        return None
 
 
 def problem(status: int, title: str) -> Response:
