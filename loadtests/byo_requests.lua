@@ -36,5 +36,5 @@ function request()
       break
     end
   end
-  return chosen.requests[math.random(#chosen.requests)]
+  return common.sending(chosen.requests[math.random(#chosen.requests)])
 end

@@ -43,6 +43,9 @@ def wrk_job(load: Load, spec: RequestSpec, connections: int, duration_s: float, 
         path=spec.path if script != "get" else None, ids=list(spec.ids) if spec.ids else None,
         body=spec.body, method=spec.method if script != "get" else None, headers=spec.headers,
         cpus=load.client_cpus, writes=writes,
+        # a response slower than the window still arrives in it: record it (wrk drops responses
+        # slower than --timeout from its latency figures and counts them as timeouts)
+        timeout_s=max(WrkJob.timeout_s, float(round(duration_s))),  # wrk reads whole seconds
     )
 
 

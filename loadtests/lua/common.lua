@@ -9,6 +9,7 @@
 --   STACKBENCH_BODY             body template: "{id}" → random id, "{grade}" → random 0..5
 --   STACKBENCH_TOKEN            sent as "Authorization: Bearer <token>"
 --   STACKBENCH_HEADERS          extra headers, "Name: value" joined by "\n"
+--   STACKBENCH_CONNECTIONS      connections per thread (sizes the ring of recent send times)
 local M = {}
 
 local threads = {}
@@ -81,11 +82,64 @@ function M.fill(template, values)
   end))
 end
 
--- per thread: status classes (globals, read back with thread:get in done())
+-- Uncorrected latency. wrk 4 "corrects" its latency histogram for coordinated omission before
+-- done() sees it (stats_correct: every response slower than twice the per-connection interval
+-- runtime / (requests / connections) adds synthetic samples below it), so wrk's mean and
+-- percentiles are not the times requests spent in the server, and Little's law (N = X·W) does
+-- not hold for them when a server has a heavy tail. The sum of the answered requests' latencies
+-- is Σ receive times − Σ their send times whatever the pairing, so two sums per thread give the
+-- uncorrected mean. The requests still in flight when wrk stops (one per busy connection) were
+-- sent but not answered: their send times are taken as the latest sends (a ring of them), which
+-- errs only when a connection was starved across its last send (an overestimate then, at most
+-- the request's age per such connection).
+local ok_ffi, ffi = pcall(require, "ffi")
+local clock = nil
+if ok_ffi then
+  ffi.cdef[[
+    typedef struct { long tv_sec; long tv_nsec; } stackbench_timespec;
+    int clock_gettime(int clk_id, stackbench_timespec *tp);
+  ]]
+  local ts = ffi.new("stackbench_timespec")
+  clock = function()
+    ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) * 1e6 + tonumber(ts.tv_nsec) / 1e3
+  end
+end
+local ring_size = tonumber(M.env("STACKBENCH_CONNECTIONS", "1024")) or 1024
+local base = clock and clock() or 0
+local verify_skipped = false
+
+-- per thread: status classes and send/receive sums (globals, read back with thread:get in done())
 stackbench_2xx = 0
 stackbench_non2xx = 0
+stackbench_sent = 0
+stackbench_got = 0
+stackbench_sent_us = 0
+stackbench_got_us = 0
+stackbench_ring = {}
+
+-- every script's request() returns through this: it stamps the send time
+function M.sending(req)
+  if clock then
+    -- wrk calls thread 1's request() once before the run to count pipelined requests
+    -- (script_verify_request): that request is never sent
+    if stackbench_tid == 1 and not verify_skipped then
+      verify_skipped = true
+      return req
+    end
+    local t = clock() - base
+    stackbench_sent = stackbench_sent + 1
+    stackbench_sent_us = stackbench_sent_us + t
+    stackbench_ring[stackbench_sent % ring_size + 1] = t
+  end
+  return req
+end
 
 function M.response(status, headers, body)
+  if clock then
+    stackbench_got = stackbench_got + 1
+    stackbench_got_us = stackbench_got_us + (clock() - base)
+  end
   if status >= 200 and status < 300 then
     stackbench_2xx = stackbench_2xx + 1
   else
@@ -93,11 +147,44 @@ function M.response(status, headers, body)
   end
 end
 
+-- Σ latency and count of the answered requests over every thread (nil without a clock)
+local function uncorrected()
+  if not clock then
+    return nil
+  end
+  local answered, sum, unanswered = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    local sent, got = thread:get("stackbench_sent") or 0, thread:get("stackbench_got") or 0
+    local ring = thread:get("stackbench_ring") or {}
+    local pending = sent - got
+    local pending_us = 0
+    for k = 0, math.min(pending, ring_size) - 1 do
+      pending_us = pending_us + (ring[(sent - k) % ring_size + 1] or 0)
+    end
+    answered = answered + got
+    unanswered = unanswered + pending
+    sum = sum + (thread:get("stackbench_got_us") or 0) - ((thread:get("stackbench_sent_us") or 0) - pending_us)
+  end
+  return answered, sum, unanswered
+end
+
 local function num(x)
   if x == nil or x ~= x or x == math.huge or x == -math.huge then
     return "null"
   end
   return string.format("%.17g", x)
+end
+
+local function uncorrected_json(counted)
+  local answered, sum, unanswered = nil, nil, nil
+  if counted then
+    answered, sum, unanswered = uncorrected()
+  end
+  if not answered then
+    return "null"
+  end
+  return '{"answered":' .. num(answered) .. ',"sum":' .. num(sum) .. ',"unanswered":' .. num(unanswered)
+    .. ',"mean":' .. (answered > 0 and num(sum / answered) or "null") .. '}'
 end
 
 function M.done(summary, latency, requests)
@@ -122,6 +209,7 @@ function M.done(summary, latency, requests)
       .. ',"p99":' .. num(latency:percentile(99)) .. ',"p99_9":' .. num(latency:percentile(99.9))
       .. '}',
     '"counted_responses":' .. (counted and "true" or "false"),
+    '"uncorrected_latency_us":' .. uncorrected_json(counted),
     '"status_2xx":' .. (counted and num(ok) or "null"),
     '"non_2xx":' .. (counted and num(non_ok) or "null"),
   }

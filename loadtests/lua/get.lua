@@ -1,4 +1,4 @@
--- GET the URL's path (or STACKBENCH_PATH); wrk builds the request once.
+-- GET the URL's path (or STACKBENCH_PATH); the request is built once, in init().
 local dir = string.match(debug.getinfo(1, "S").source, "^@(.*/)") or "./"
 local common = dofile(dir .. "common.lua")
 
@@ -12,4 +12,15 @@ setup = common.setup
 done = common.done
 if common.counting() then
   response = common.response
+end
+
+local prepared = nil
+
+function init(args)
+  prepared = wrk.format()
+end
+
+-- a request() function (not wrk's static request) so that common.sending stamps each send
+function request()
+  return common.sending(prepared)
 end

@@ -24,5 +24,5 @@ function init(args)
 end
 
 function request()
-  return requests[math.random(#requests)]
+  return common.sending(requests[math.random(#requests)])
 end

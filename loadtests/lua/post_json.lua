@@ -42,7 +42,7 @@ end
 
 function request()
   if prepared then
-    return prepared[math.random(#prepared)]
+    return common.sending(prepared[math.random(#prepared)])
   end
-  return build(ids[math.random(#ids)], math.random(0, 5))
+  return common.sending(build(ids[math.random(#ids)], math.random(0, 5)))
 end
