@@ -239,7 +239,7 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     profile = plan.profile
     assert profile.db_sweep is not None
     # the sweep included; the robustness matrix (issue 19's reference sizes) is priced on top, apart
-    assert estimate["total"] - estimate["robustness"] + profile.db_sweep.estimate_s() <= 60 * 60, estimate
+    assert estimate["total"] - estimate["robustness"] + profile.db_sweep.estimate_s() <= 65 * 60, estimate
     assert 0 < estimate["robustness"] <= 20 * 60, estimate
     stacks = {s.id: s for s in plan.stacks}
     for (stack_id, scenario), levels in claimed_cells().items():
