@@ -9,6 +9,7 @@ subscriber's queue; one keep-alive ticker thread per worker process wakes them a
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import weakref
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ def events_ws(ws: object) -> None:
     try:
         grant = svc.authenticate_stream(authorization)
     except Unauthenticated as exc:  # accepted already (as in FastAPI): close with the reason
-        ws.close(reason=WS_POLICY_VIOLATION, message=exc.detail[:120])  # type: ignore[attr-defined]
+        _close(ws, WS_POLICY_VIOLATION, exc.detail[:120])
         return
     start_ticker(svc)
     sub = svc.subscribe(grant.user_id, parse_last_event_id(request.args.get("last_event_id")), until=grant.until)
@@ -99,7 +100,38 @@ def events_ws(ws: object) -> None:
     finally:
         stream.close()
     if sub.expired:
-        ws.close(reason=WS_TOKEN_EXPIRED, message=TOKEN_EXPIRED)  # type: ignore[attr-defined]
+        _close(ws, WS_TOKEN_EXPIRED, TOKEN_EXPIRED)
+    else:
+        _close(ws)  # the client left, or the stream ended (slow reader, shutdown)
+
+
+# How long a server-initiated close waits for the client's close frame before it drops the
+# connection (the websockets client's own default `close_timeout` is 10 s).
+WS_CLOSE_TIMEOUT_S = 5.0
+
+
+def _close(ws: object, code: int | None = None, reason: str | None = None) -> None:
+    """Send a close frame, then return only once simple-websocket's reader thread has received
+    the client's close frame (or the socket is dropped after `WS_CLOSE_TIMEOUT_S`).
+
+    Why wait: once the route returns, Werkzeug's request handler drains the socket before it
+    ends the request (`rfile.read`, until EOF), on the same socket as the still-running reader
+    thread. If the drain gets the client's close frame first, the reader waits for it forever,
+    the drain waits for an EOF that a client waiting for the server's TCP close never sends:
+    the client sees no close until its own close timeout (issue 20, the flaky expiry close)."""
+    if ws.connected:  # type: ignore[attr-defined]
+        try:
+            ws.close(reason=code, message=reason)  # type: ignore[attr-defined]
+        except ConnectionClosed:  # the client's close frame came meanwhile
+            pass
+    reader: threading.Thread = ws.thread  # type: ignore[attr-defined]
+    reader.join(WS_CLOSE_TIMEOUT_S)
+    if reader.is_alive():  # no close frame back: end the connection; the reader sees EOF and ends
+        try:
+            ws.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[attr-defined]
+        except OSError:
+            pass
+        reader.join(WS_CLOSE_TIMEOUT_S)
 
 
 def _watch(ws: object, svc: Service, sub: Subscriber) -> None:

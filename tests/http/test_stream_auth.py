@@ -140,13 +140,10 @@ def test_a_ticket_stream_ends_with_its_token_and_a_late_ticket_is_refused(http_c
     refused(api, params={"ticket": str(unused["ticket"])})
 
 
-def test_the_feed_websocket_closes_when_its_token_expires(live_client: Api, request: pytest.FixtureRequest) -> None:
+def test_the_feed_websocket_closes_when_its_token_expires(live_client: Api) -> None:
     """The feed's WebSocket (`/api/events/ws`, both apps behind a real server): the events before
-    `exp`, then close code 4401 with the reason `token_expired`."""
-    if "flask" in request.node.name:
-        # Known defect, open in issue 20: Flask's feed socket passed this in one full run and then
-        # failed on every lone run (no close within exp + 5 s); it still runs, and is reported.
-        request.applymarker(pytest.mark.xfail(reason="Flask feed WebSocket not closed at expiry (issue 20)", strict=False))
+    `exp`, then close code 4401 with the reason `token_expired` (and the TCP close right after:
+    the client's `recv` raises only then)."""
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 

@@ -109,11 +109,11 @@ class User:
 class Stream:
     """One SSE client, read in a thread: (id, type, data) per event; None when it ended."""
 
-    def __init__(self, user: User, last_event_id: int | None = None) -> None:
+    def __init__(self, user: User, last_event_id: int | None = None, client: httpx.Client | None = None) -> None:
         headers = dict(user.headers)
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
-        self.client = httpx.Client(base_url=user.url, timeout=httpx.Timeout(30.0))
+        self.client = client or httpx.Client(base_url=user.url, timeout=httpx.Timeout(30.0))
         self._cm = self.client.stream("GET", "/api/events", headers=headers)
         self.response = self._cm.__enter__()
         assert self.response.status_code == 200
@@ -168,12 +168,25 @@ class Stream:
 
 
 def open_stream(user: User, last_event_id: int | None = None, *, avoid: int | None = None) -> Stream:
-    """A stream on a worker other than `avoid` (reconnecting until the kernel hands one over)."""
+    """A stream on a worker other than `avoid` (reconnecting until the kernel hands one over).
+
+    The worker a connection landed on is found with a plain request first, and the stream is
+    then opened on that same (kept-alive) connection. Not with streams: a stream closed by the
+    client keeps one of the user's `max_streams_per_user` slots on its worker until the worker
+    notices, at its next keep-alive write (WSGI has no other way to learn that a client left),
+    so a few streams opened and closed on `avoid` in a row were refused with 429."""
     for _ in range(30):
-        stream = Stream(user, last_event_id)
+        client = httpx.Client(base_url=user.url, timeout=httpx.Timeout(30.0))
+        if avoid is not None:
+            probe = client.get("/api/health/live")
+            assert probe.status_code == 200, probe.text
+            if worker_of(user.server, client_port(probe)) == avoid:
+                client.close()
+                continue
+        stream = Stream(user, last_event_id, client)
         if avoid is None or (stream.worker is not None and stream.worker != avoid):
             return stream
-        stream.close()
+        stream.close()  # the pooled connection was not reused (rare)
     pytest.fail(f"30 connections all landed on worker {avoid}")
 
 
