@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtests import sanity, stats
+from loadtests.cell import Cell
 from loadtests.claims import HTTP_SCENARIOS, LATENCY_METRICS, METRICS, Claim
-from loadtests.model import Capacity, Cell, Run
+from loadtests.document import Run
+from loadtests.sample import Capacity
 
 OPEN_FRACTION = 0.5  # equal-offered-load level judged when the claim names none
 EQUAL_PACE = 0.05  # closed loops with think time: equal throughput within this = equal load

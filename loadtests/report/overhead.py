@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import floor_ratios as fr
-from loadtests.model import Run
+from loadtests.document import Run
 from loadtests.report.document import Section, Table
 from loadtests.report.values import closed_driver, fmt, median, run_of
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import rules, stats
-from loadtests.model import Cell
+from loadtests.cell import Cell
 from loadtests.report import charts
 from loadtests.report.crossover import NOT_ENOUGH, Grid, crossover, grid, ratio_rows, usable
 from loadtests.report.document import Section, Table
