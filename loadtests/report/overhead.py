@@ -19,7 +19,7 @@ def measured(run: Run) -> tuple[list[fr.Measured], dict[str, fr.StackInfo]]:
     driver = closed_driver(run)
     cells = [fr.Measured(c.stack, c.scenario, c.concurrency, median(c, "rps") if c.ok else None)
              for c in run.cells
-             if c.mode == "closed" and c.driver == driver and c.scenario in ("config", "card")]
+             if c.mode == "closed" and c.driver == driver and c.scenario in fr.FLOORED]
     stacks = {sid: fr.StackInfo(info.impl, info.server, info.kind) for sid, info in run.stacks.items()
               if not (info.model_extra or {}).get("variant_of")}
     return cells, stacks
