@@ -79,10 +79,10 @@ class Bench(Ledger):
         for scenario in [s for s in names if s in plan.profile.capacity]:
             wrote = True
             self._capacity(stack, scenario)
-        grid = [s for s in scenarios.names("chat") if s in plan.scenarios[stack.id] and rep < plan.grid_repetitions(s)]
+        grid = [s for s in scenarios.names("streams") if s in plan.scenarios[stack.id] and rep < plan.grid_repetitions(s)]
         names = [s for s in names if s not in plan.profile.capacity] + grid
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
-        shared = scenarios.names("chat", "journey")  # measured on the closed-loop scenarios' server
+        shared = scenarios.names("streams", "session")  # measured on the closed-loop scenarios' server
         if closed or any(s in names for s in shared):
             try:
                 with self.server(stack) as running:
@@ -125,13 +125,13 @@ class Bench(Ledger):
                 if scenario in scenarios.WRK_SCENARIOS:
                     wrote |= scenarios.get(scenario).writes
                     self._wrk_scenario(stack, client, load, scenario, user, floor_path)
-                elif scenarios.get(scenario).family == "chat":
+                elif scenarios.get(scenario).family == "streams":
                     assert user is not None
                     wrote = True
                     self._chat(stack, client, load, user, scenario)
-                elif scenarios.get(scenario).family == "journey":
+                elif scenarios.get(scenario).family == "session":
                     wrote = True
-                    self._journey(stack, load)
+                    self._journey(stack, load, scenario)
                 if running.proc is not None and running.proc.poll() is not None:
                     raise ServerError(f"{stack.id}: the server exited ({running.proc.returncode}) during {scenario}")
         return wrote
@@ -213,7 +213,7 @@ class Bench(Ledger):
         cell = self.cell(stack, scenario, driver, None)
         cell["mode"] = "capacity"
         self.advance(cell["id"])
-        streams = scenarios.get(scenario).family == "chat"  # else fan-out: sse or ws, the driver
+        streams = scenarios.get(scenario).family == "streams"  # else fan-out: sse or ws, the driver
         connect_timeout = CONNECT_TIMEOUT_S.get(profile.name, 60.0)
 
         def probe(level: int) -> dict[str, Any]:
@@ -248,11 +248,11 @@ class Bench(Ledger):
 
         self.record(cell, run_search)
 
-    def _journey(self, stack: Stack, load: measure.Load) -> None:
+    def _journey(self, stack: Stack, load: measure.Load, scenario: str) -> None:
         from loadtests.journey import run_journey
 
         profile = self.plan.profile
-        cell = self.cell(stack, "journey", "locust", profile.journey_users)
+        cell = self.cell(stack, scenario, driver_for(scenario, stack, self.closed_driver), profile.journey_users)
         self.advance(cell["id"])
         sample = self.record(cell, partial(measure.with_server_usage, load, partial(
             run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=journey_duration(profile),

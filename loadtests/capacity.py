@@ -75,8 +75,8 @@ def level_cap(scenario: str, wanted: int, limit: int | None = None) -> int:
 
 
 def _streams(scenario: str) -> bool:
-    """A chat-family scenario (held upstream streams); the others searched are fan-out."""
-    return scenarios.family_of(scenario) == "chat"
+    """A streams-family scenario (held upstream streams: chat); the others searched are fan-out."""
+    return scenarios.family_of(scenario) == "streams"
 
 
 def objective_text(scenario: str, upstream_ttft_ms: float | None = None) -> str:

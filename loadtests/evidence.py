@@ -281,10 +281,10 @@ def _pair(run: Run, claim: Claim, scenario: str) -> Comparison:
     comp.like_for_like = bool(bs and cs and bs.like_for_like(cs))
     if claim.metric in LATENCY_METRICS and chosen[1] == "closed":
         family = scenarios.family_of(scenario)
-        if family == "journey" and not (_thinks(bcell) and _pace_equal(bcell, ccell)):
+        if family == "session" and not (_thinks(bcell) and _pace_equal(bcell, ccell)):
             comp.problem = ("closed-loop latency without think time or at unequal throughput is "
                             "queueing, not response time")
-        elif family == "chat":
+        elif family == "streams":
             comp.notes.append(f"a closed loop of {chosen[2]} chat users, each waiting on the upstream: "
                               "latency includes queueing where a stack cannot serve them all at once")
     if claim.metric == "memory" and any(s.metric("memory") is not None and s.server_pss_bytes is None

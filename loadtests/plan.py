@@ -14,8 +14,8 @@ from loadtests.servers import all_servers
 from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, STACKS, Stack, select
 
-REALTIME = scenarios.names("chat", "fanout")
-JOURNEYS = scenarios.names("journey")
+REALTIME = scenarios.names("streams", "fanout")
+JOURNEYS = scenarios.names("session")
 DEFAULT_SCENARIOS = tuple(scenarios.SCENARIOS)
 
 
@@ -113,7 +113,7 @@ class Plan:
             for scenario in self.scenarios[stack.id]:
                 if scenario in profile.capacity:
                     total += self.repetitions(stack, scenario)
-                    if scenarios.family_of(scenario) == "chat":
+                    if scenarios.family_of(scenario) == "streams":
                         total += len(scenarios.get(scenario).levels(profile)) * self.grid_repetitions(scenario)
                 elif scenario in REALTIME:
                     levels = scenarios.get(scenario).levels(profile)
@@ -173,7 +173,7 @@ class Plan:
                                         for c in self.concurrency(scenario, stack))
             for scenario in (s for s in names if s in REALTIME):
                 reps = self.repetitions(stack, scenario)
-                streams = scenarios.family_of(scenario) == "chat"  # else fan-out
+                streams = scenarios.family_of(scenario) == "streams"  # else fan-out
                 levels = scenarios.get(scenario).levels(p)
                 if scenario in p.capacity:
                     search = p.capacity[scenario]
@@ -272,7 +272,7 @@ def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
         "p99_swing_limit": p.p99_swing_limit,
         "capacity_repetitions": p.capacity_repetitions,
         "grid_with_capacity": {s: {"levels": list(scenarios.get(s).levels(p)), "repetitions": plan.grid_repetitions(s)}
-                               for s in p.grid_with_capacity if scenarios.family_of(s) == "chat"},
+                               for s in p.grid_with_capacity if scenarios.family_of(s) == "streams"},
         "micro": {"runs": p.micro_runs, "max_time_s": p.micro_max_time_s} if p.micro else None,
         "journey_think_s": p.journey_think_s,
         "capacity": {k: {"start": v.start, "max_level": v.max_level, "resolution": v.resolution,

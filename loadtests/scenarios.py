@@ -5,7 +5,10 @@ its server gets a fresh database after it, and — `counts_writes` — the ackno
 check runs), the request a closed/open-loop driver sends over REST and over GraphQL, the
 `verify()` that must pass before a stack is measured, and the load levels a profile gives it.
 The runner, the report, the verdict registry, the profiles and the CLI read scenarios from
-`SCENARIOS`; adding one is one entry here (plus its test). Names appear nowhere else.
+`SCENARIOS`; adding one is one entry here (plus its test). Other code asks a scenario's family
+(closed, streams, fanout, session) or its properties (`open_loop`, `delay_sweep`, `floor_of`,
+`fds_per_level`, ...), never compares its name; names stand elsewhere only as data that picks
+scenarios: the profiles' and sweep presets' scenario lists, claims.toml, a floor's `as_app`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SCENARIOS", "BenchUser", "RequestSpec", "Scenario", "VerificationFailed", "closed_loop", "get",
            "login", "owned_ids", "request_spec", "verify"]
 
-Family = Literal["closed", "chat", "fanout", "journey"]
+Family = Literal["closed", "streams", "fanout", "session"]
 Build = Callable[[BenchUser | None], RequestSpec]
 Verify = Callable[[httpx.Client, str, RequestSpec, BenchUser | None], None]
 
@@ -36,7 +39,8 @@ class Scenario:
     name: str
     title: str  # the report's section title
     stresses: str  # what a difference between stacks here is evidence of
-    family: Family  # closed: wrk (locust where wrk is missing); chat; fanout: held streams; journey: locust
+    family: Family  # closed: wrk (locust where wrk is missing); streams: held upstream streams (the chat
+    # driver); fanout: held event streams; session: a locust user session
     levels: Callable[[Profile], tuple[int, ...]]  # connections / users / subscribers per profile
     writes: bool = False  # the database is restored after the server that ran it
     counts_writes: bool = False  # acknowledged responses are checked against stored rows
@@ -135,7 +139,7 @@ _ALL: tuple[Scenario, ...] = (
              rest=_post_review, graphql=_gql(v.GQL_REVIEW, {"id": "__ID__", "grade": "__GRADE__"}, "card_ids"),
              check=v.verify_review, delay_sweep=True),
     Scenario("chat", "chat — concurrent tutor streams over a slow upstream",
-             "holding many slow upstream streams at once", "chat", lambda p: p.chat_levels, writes=True,
+             "holding many slow upstream streams at once", "streams", lambda p: p.chat_levels, writes=True,
              check=v.verify_chat, transports={"*": "chat"}, fds_per_level=2),
     Scenario("sse-fanout", "sse-fanout — held event streams, one publish reaching all",
              "held event streams and one publish reaching every subscriber", "fanout", lambda p: p.fanout_levels,
@@ -144,7 +148,7 @@ _ALL: tuple[Scenario, ...] = (
              "WebSocket connects and fan-out", "fanout", lambda p: p.ws_levels, writes=True,
              needs="websocket-feed", transports={"*": "ws"}),
     Scenario("journey", "journey — a locust user's study session",
-             "a realistic mix of reads and writes per user", "journey", lambda p: (p.journey_users,), writes=True,
+             "a realistic mix of reads and writes per user", "session", lambda p: (p.journey_users,), writes=True,
              transports={"*": "locust"}),
 )
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}
@@ -189,7 +193,7 @@ def delay_sweep() -> tuple[str, ...]:
 
 def streams() -> Scenario:
     """The chat scenario: held upstream streams (the sweep's TTFT grid, the report's chat section)."""
-    return of_family("chat")[0]
+    return of_family("streams")[0]
 
 
 def floor_request(path: str) -> RequestSpec:

@@ -122,6 +122,6 @@ def fanout_section(run: Run, charts_dir: Path, scenario: scenarios.Scenario) -> 
 
 def realtime_sections(doc: dict[str, Any], charts_dir: Path) -> list[Section]:
     run = run_of(doc)
-    found = [chat_section(run, charts_dir, sc) for sc in scenarios.of_family("chat")]
+    found = [chat_section(run, charts_dir, sc) for sc in scenarios.of_family("streams")]
     found += [fanout_section(run, charts_dir, sc) for sc in scenarios.of_family("fanout")]
     return [s for s in found if s is not None]
