@@ -79,18 +79,19 @@ class Bench(Ledger):
         for scenario in [s for s in names if s in plan.profile.capacity]:
             wrote = True
             self._capacity(stack, scenario)
-        grid = "chat" in plan.scenarios[stack.id] and rep < plan.grid_repetitions("chat")
-        names = [s for s in names if s not in plan.profile.capacity] + (["chat"] if grid else [])
+        grid = [s for s in scenarios.names("streams") if s in plan.scenarios[stack.id] and rep < plan.grid_repetitions(s)]
+        names = [s for s in names if s not in plan.profile.capacity] + grid
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
-        if closed or "chat" in names or "journey" in names:
+        shared = scenarios.names("streams", "session")  # measured on the closed-loop scenarios' server
+        if closed or any(s in names for s in shared):
             try:
                 with self.server(stack) as running:
-                    wrote |= self._closed_and_chat(stack, running, [*closed, *(s for s in ("chat", "journey") if s in names)])
+                    wrote |= self._closed_and_chat(stack, running, [*closed, *(s for s in shared if s in names)])
                     if rep == 0 and self.plan.open_loop(stack):
                         self._open_loop(stack, running)
             except ServerError as exc:
-                self._fail_all(stack, [*closed, "chat", "journey"], exc)
-        for scenario in ("sse-fanout", "ws"):
+                self._fail_all(stack, [*closed, *shared], exc)
+        for scenario in scenarios.names("fanout"):
             if scenario in names:
                 wrote = True
                 try:
@@ -124,13 +125,13 @@ class Bench(Ledger):
                 if scenario in scenarios.WRK_SCENARIOS:
                     wrote |= scenarios.get(scenario).writes
                     self._wrk_scenario(stack, client, load, scenario, user, floor_path)
-                elif scenario == "chat":
+                elif scenarios.get(scenario).family == "streams":
                     assert user is not None
                     wrote = True
-                    self._chat(stack, client, load, user)
-                elif scenario == "journey":
+                    self._chat(stack, client, load, user, scenario)
+                elif scenarios.get(scenario).family == "session":
                     wrote = True
-                    self._journey(stack, load)
+                    self._journey(stack, load, scenario)
                 if running.proc is not None and running.proc.poll() is not None:
                     raise ServerError(f"{stack.id}: the server exited ({running.proc.returncode}) during {scenario}")
         return wrote
@@ -170,29 +171,31 @@ class Bench(Ledger):
             run_locust_closed, load.url, spec, users=connections, duration_s=window,
             warmup_s=profile.warmup_s, cpus=load.client_cpus, count_rows=count)), connections)
 
-    def _chat(self, stack: Stack, client: httpx.Client, load: measure.Load, user: scenarios.BenchUser) -> None:
-        first = self.cell(stack, "chat", "chat", self.plan.profile.chat_levels[0])
+    def _chat(self, stack: Stack, client: httpx.Client, load: measure.Load, user: scenarios.BenchUser,
+              scenario: str) -> None:
+        levels = scenarios.get(scenario).levels(self.plan.profile)
+        driver = driver_for(scenario, stack, self.closed_driver)
+        first = self.cell(stack, scenario, driver, levels[0])
         if first["status"] != "refused" and not first["samples"]:
             try:
-                scenarios.verify("chat", stack.api, client, user)
+                scenarios.verify(scenario, stack.api, client, user)
             except (scenarios.VerificationFailed, httpx.HTTPError, KeyError) as exc:
-                for n in self.plan.profile.chat_levels:
-                    self.refuse(self.cell(stack, "chat", "chat", n), f"verification failed: {exc}")
+                for n in levels:
+                    self.refuse(self.cell(stack, scenario, driver, n), f"verification failed: {exc}")
         done: list[dict[str, Any]] = []
         sustained = 0
-        levels = self.plan.profile.chat_levels
         for i, clients in enumerate(levels):
-            cell = self.cell(stack, "chat", "chat", clients)
+            cell = self.cell(stack, scenario, driver, clients)
             self.advance(cell["id"])
             sample = self.record(cell, partial(measure.chat, load, user.token, stack.api, clients,
                                                timeout_s=60.0, upstream=self.upstream))
             if sample is None:
-                self._skip_rest(stack, "chat", "chat", levels[i + 1:], "a lower level failed")
+                self._skip_rest(stack, scenario, driver, levels[i + 1:], "a lower level failed")
                 break
             done.append(sample)
             if not sample["extra"]["slo_met"]:
                 # "until a stack fails or latency doubles": higher levels are not tried
-                self._skip_rest(stack, "chat", "chat", levels[i + 1:], f"{clients} streams not sustained")
+                self._skip_rest(stack, scenario, driver, levels[i + 1:], f"{clients} streams not sustained")
                 break
             sustained = clients
         for sample in done:
@@ -210,22 +213,22 @@ class Bench(Ledger):
         cell = self.cell(stack, scenario, driver, None)
         cell["mode"] = "capacity"
         self.advance(cell["id"])
-        transport = "sse" if scenario == "sse-fanout" and stack.api == "rest" else "ws"
+        streams = scenarios.get(scenario).family == "streams"  # else fan-out: sse or ws, the driver
         connect_timeout = CONNECT_TIMEOUT_S.get(profile.name, 60.0)
 
         def probe(level: int) -> dict[str, Any]:
-            with self.server(stack, workers=1 if scenario != "chat" else None) as running:
+            with self.server(stack, workers=None if streams else 1) as running:
                 load = measure.Load(running.url, running.pid, self.client_cpus)
                 with httpx.Client(base_url=running.url, timeout=30) as client:
                     user = self._user(stack, client)
                     assert user is not None
-                    if scenario == "chat":  # checks the answer and warms the upstream client
-                        scenarios.verify("chat", stack.api, client, user)
-                if scenario == "chat":
+                    if streams:  # checks the answer and warms the upstream client
+                        scenarios.verify(scenario, stack.api, client, user)
+                if streams:
                     sample = measure.chat(load, user.token, stack.api, level, timeout_s=min(60.0, search.budget_s / 2),
                                           upstream=self.upstream)
                 else:
-                    sample = measure.fanout(load, user.token, stack.api, transport, level, profile.fanout_events,
+                    sample = measure.fanout(load, user.token, stack.api, driver, level, profile.fanout_events,
                                             profile.fanout_rate, connect_timeout)
                 sample["extra"]["setup"] = dict(self.setup or {})
                 self._note_setup(cell)
@@ -245,11 +248,11 @@ class Bench(Ledger):
 
         self.record(cell, run_search)
 
-    def _journey(self, stack: Stack, load: measure.Load) -> None:
+    def _journey(self, stack: Stack, load: measure.Load, scenario: str) -> None:
         from loadtests.journey import run_journey
 
         profile = self.plan.profile
-        cell = self.cell(stack, "journey", "locust", profile.journey_users)
+        cell = self.cell(stack, scenario, driver_for(scenario, stack, self.closed_driver), profile.journey_users)
         self.advance(cell["id"])
         sample = self.record(cell, partial(measure.with_server_usage, load, partial(
             run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=journey_duration(profile),
@@ -265,14 +268,15 @@ class Bench(Ledger):
         from loadtests.ratesearch import find_sustainable_rate
 
         profile = self.plan.profile
-        peak_cell = self.cell(stack, "card", self.closed_driver, profile.primary_concurrency)
+        scenario = scenarios.open_loop().name
+        peak_cell = self.cell(stack, scenario, self.closed_driver, profile.primary_concurrency)
         peak = (peak_cell["summary"].get("rps") or {}).get("median")
         if not peak:
             return
         load = measure.Load(running.url, running.pid, self.client_cpus)
         with httpx.Client(base_url=running.url, timeout=30) as client:
             user = self._user(stack, client)
-        spec = scenarios.request_spec("card", stack.api, user)
+        spec = scenarios.request_spec(scenario, stack.api, user)
 
         def at(rate: float) -> dict[str, Any]:
             sample = measure.with_server_usage(load, partial(
@@ -287,7 +291,7 @@ class Bench(Ledger):
             self.record(cell, partial(at, rate))
             cell["flags"] += [f for f in cell["samples"][-1]["extra"].get("flags", []) if f not in cell["flags"]] if cell["samples"] else []
         if profile.sustainable_search:
-            self.advance(f"{stack.id}/card/openloop sustainable rate")
+            self.advance(f"{stack.id}/{scenario}/openloop sustainable rate")
             found = find_sustainable_rate(at, peak, LATENCY_OBJECTIVE_MS, probes=5)
             passing = [p for p in found["probes"] if p["ok"]]
             best = max(passing, key=lambda p: p["rate"]) if passing else None
@@ -391,9 +395,8 @@ class Bench(Ledger):
 
     def _fanout(self, stack: Stack, running: RunningServer, scenario: str) -> None:
         profile = self.plan.profile
-        transport = "sse" if scenario == "sse-fanout" and stack.api == "rest" else "ws"
-        driver = "sse" if transport == "sse" else "ws"
-        levels = profile.fanout_levels if scenario == "sse-fanout" else profile.ws_levels
+        transport = driver = driver_for(scenario, stack, self.closed_driver)  # "sse" or "ws"
+        levels = scenarios.get(scenario).levels(profile)
         load = measure.Load(running.url, running.pid, self.client_cpus)
         with httpx.Client(base_url=running.url, timeout=30) as client:
             user = self._user(stack, client)
@@ -414,7 +417,7 @@ class Bench(Ledger):
         profile = self.plan.profile
         with self.server(stack) as running:
             load = measure.Load(running.url, running.pid, self.client_cpus)
-            spec = scenarios.request_spec("config", "floor", None, FLOORS[stack.impl].ready_path)
+            spec = scenarios.floor_request(FLOORS[stack.impl].ready_path)
             sample = self._closed_loop(load, spec, profile.primary_concurrency, None)
             opened = [self._open_loop_ceiling(running, spec, n, sample["rps"]) for n in (1, 2)]
         self.ceiling_rps = sample["rps"]

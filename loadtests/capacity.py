@@ -26,12 +26,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from loadtests import scenarios
 from loadtests.ratesearch import geometric_search
 
 FANOUT_P99_MS = 1000.0  # delivery p99 objective for one published event (subscribers held)
 CHAT_TTFT_FACTOR = 2.0  # chat: TTFT p99 ≤ this × the upstream's TTFT
 FD_HEADROOM = 1000  # descriptors kept free for the process itself (logs, pools, pipes)
-FDS_PER_LEVEL = {"chat": 2, "sse-fanout": 1, "ws": 1}
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,17 @@ def open_files_limit() -> int:
 def level_cap(scenario: str, wanted: int, limit: int | None = None) -> int:
     """The largest level the open-file limit allows for ``scenario`` (never above ``wanted``)."""
     fds = (limit if limit is not None else open_files_limit()) - FD_HEADROOM
-    return max(1, min(wanted, fds // FDS_PER_LEVEL.get(scenario, 1)))
+    known = scenarios.SCENARIOS.get(scenario)
+    return max(1, min(wanted, fds // (known.fds_per_level if known else 1)))
+
+
+def _streams(scenario: str) -> bool:
+    """A streams-family scenario (held upstream streams: chat); the others searched are fan-out."""
+    return scenarios.family_of(scenario) == "streams"
 
 
 def objective_text(scenario: str, upstream_ttft_ms: float | None = None) -> str:
-    if scenario == "chat":
+    if _streams(scenario):
         bound = f"{CHAT_TTFT_FACTOR * upstream_ttft_ms:g} ms" if upstream_ttft_ms else \
             f"{CHAT_TTFT_FACTOR:g}× the upstream's TTFT"
         return f"every stream completes without error, TTFT p99 ≤ {bound}"
@@ -147,7 +153,7 @@ def search_capacity(
         except Exception as exc:  # a probe that breaks the server did not hold
             return False, [f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]]
         samples[level] = sample
-        if scenario == "chat":
+        if _streams(scenario):
             reasons = chat_held(sample, level, float(upstream_ttft_ms or 0.0))
         else:
             reasons = fanout_held(sample, level)

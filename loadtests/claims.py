@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtests import model, scenarios
+from loadtests import scenarios
+from loadtests.metrics import METRICS as SAMPLE_METRICS
 
 REGISTRY_PATH = Path(__file__).with_name("claims.toml")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -68,9 +69,9 @@ class MetricInfo:
     reads: str
 
 
-# The per-sample metrics (loadtests/model.py) and the ones judged from elsewhere.
+# The per-sample metrics (loadtests/metrics.py) and the ones judged from elsewhere.
 METRICS: dict[str, MetricInfo] = {
-    **{m.name: MetricInfo(m.name, m.unit, m.higher_is_better, m.reads) for m in model.METRICS.values()},
+    **{m.name: MetricInfo(m.name, m.unit, m.higher_is_better, m.reads) for m in SAMPLE_METRICS.values()},
     "capacity": MetricInfo("capacity", "users", True,
                            "samples[].extra.capacity (a search: held_lo, failed_hi); schema-1 "
                            "documents: the grid of chat/sse/ws cells and their slo_met"),
@@ -78,7 +79,7 @@ METRICS: dict[str, MetricInfo] = {
     "check": MetricInfo("check", "", True, "checks[<key>] = passed | failed | skipped"),
     "none": MetricInfo("none", "", True, "nothing (claim not testable)"),
 }
-LATENCY_METRICS = tuple(m.name for m in model.METRICS.values() if m.latency)
+LATENCY_METRICS = tuple(m.name for m in SAMPLE_METRICS.values() if m.latency)
 LIKE_FOR_LIKE_METRICS = ("rps_per_core", "memory", "peak_rss", "cpu_ms_per_request")
 
 

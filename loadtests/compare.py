@@ -1,7 +1,7 @@
 """Compare two results documents cell by cell (``stackbench compare A.json B.json``).
 
 For every cell id in both runs, each chosen metric (``rps`` and ``p99_ms`` by default; any name
-in `loadtests.model.METRICS`) is compared: the ratio of the medians (B / A), a two-sided
+in `loadtests.metrics.METRICS`) is compared: the ratio of the medians (B / A), a two-sided
 Mann–Whitney U p-value (n ≥ 4 a side) and a Welch t p-value (n ≥ 2 a side) from
 `loadtests.stats`. As asv does, a change is called only when it is both significant and large
 enough: p < ``alpha`` (the Mann–Whitney p where it exists, else Welch's) AND
@@ -27,7 +27,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loadtests import model, stats
+from loadtests import stats
+from loadtests.metrics import METRICS
+from loadtests.sample import Sample
 
 MIN_CHANGE = 0.05
 ALPHA = 0.05
@@ -44,8 +46,8 @@ FailOn = Literal["worse", "change", "never"]
 def metric_name(name: str) -> str:
     """The model's metric name for what a user typed (`p99` → `p99_ms`); KeyError if unknown."""
     key = ALIASES.get(name, name)
-    if key not in model.METRICS:
-        known = ", ".join([*ALIASES, *model.METRICS])
+    if key not in METRICS:
+        known = ", ".join([*ALIASES, *METRICS])
         raise KeyError(f"unknown metric {name!r}; known: {known}")
     return key
 
@@ -54,7 +56,7 @@ def metric_name(name: str) -> str:
 class MetricChange:
     """One metric of one cell, A against B."""
 
-    metric: str  # a name in model.METRICS ("rps": higher is better, "p99_ms": lower is better)
+    metric: str  # a name in METRICS ("rps": higher is better, "p99_ms": lower is better)
     a: tuple[float, ...]
     b: tuple[float, ...]
     median_a: float | None
@@ -134,11 +136,11 @@ class CompareRow:
 
 
 def _values(cell: Mapping[str, Any], metric: str) -> tuple[float, ...]:
-    read = model.METRICS[metric].read
+    read = METRICS[metric].read
     out = []
     for raw in cell.get("samples") or []:
         try:
-            value = read(model.Sample.model_validate(raw))
+            value = read(Sample.model_validate(raw))
         except ValueError:  # a sample the model refuses is not a number to compare
             value = None
         if value is not None and math.isfinite(value):
@@ -199,7 +201,7 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], *, metrics: Sequence[str
                 notes.append(f"{side} client-bound")
         changes = tuple(
             compare_metric(name, _values(ca, name), _values(cb, name),
-                           higher_is_better=model.METRICS[name].higher_is_better,
+                           higher_is_better=METRICS[name].higher_is_better,
                            min_change=min_change, alpha=alpha)
             for name in names)
         rows.append(CompareRow(

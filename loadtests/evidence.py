@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtests import sanity, stats
+from loadtests import sanity, scenarios, stats
+from loadtests.cell import Cell
 from loadtests.claims import HTTP_SCENARIOS, LATENCY_METRICS, METRICS, Claim
-from loadtests.model import Capacity, Cell, Run
+from loadtests.document import Run
+from loadtests.sample import Capacity
 
 OPEN_FRACTION = 0.5  # equal-offered-load level judged when the claim names none
 EQUAL_PACE = 0.05  # closed loops with think time: equal throughput within this = equal load
@@ -278,10 +280,11 @@ def _pair(run: Run, claim: Claim, scenario: str) -> Comparison:
     bs, cs = run.setup_of(bcell), run.setup_of(ccell)
     comp.like_for_like = bool(bs and cs and bs.like_for_like(cs))
     if claim.metric in LATENCY_METRICS and chosen[1] == "closed":
-        if scenario == "journey" and not (_thinks(bcell) and _pace_equal(bcell, ccell)):
+        family = scenarios.family_of(scenario)
+        if family == "session" and not (_thinks(bcell) and _pace_equal(bcell, ccell)):
             comp.problem = ("closed-loop latency without think time or at unequal throughput is "
                             "queueing, not response time")
-        elif scenario == "chat":
+        elif family == "streams":
             comp.notes.append(f"a closed loop of {chosen[2]} chat users, each waiting on the upstream: "
                               "latency includes queueing where a stack cannot serve them all at once")
     if claim.metric == "memory" and any(s.metric("memory") is not None and s.server_pss_bytes is None

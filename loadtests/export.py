@@ -8,7 +8,7 @@
   ran ("ok"), value = the median over samples and the bounds = the smallest/largest sample, so
   `bencher run --adapter json` keeps the history and its thresholds raise the alerts.
 
-Both read the document through the typed model (`loadtests.model`), one accessor per metric.
+Both read the document through the typed model (`loadtests.document`), one accessor per metric.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from loadtests import model, stats
+from loadtests import stats
+from loadtests.cell import Cell
+from loadtests.document import Run
 
 CSV_METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "error_rate", "cpu_ms_per_request",
                "server_cpu_pct", "memory", "client_cpu_pct")
@@ -29,20 +31,20 @@ BMF_MEASURES = {"rps": "throughput-rps", "p50_ms": "latency-p50-ms", "p99_ms": "
                 "error_rate": "error-rate"}
 
 
-def _run_columns(run: model.Run) -> dict[str, Any]:
+def _run_columns(run: Run) -> dict[str, Any]:
     git = run.environment.git
     return {"run_id": run.run_id, "profile": run.profile, "started_at": run.started_at,
             "commit": git.get("commit"), "cpu_model": run.environment.machine.cpu_model,
             "cores": run.environment.machine.cores}
 
 
-def _cell_columns(cell: model.Cell) -> dict[str, Any]:
+def _cell_columns(cell: Cell) -> dict[str, Any]:
     return {"cell": cell.id, "stack": cell.stack, "scenario": cell.scenario, "driver": cell.driver,
             "mode": cell.mode, "concurrency": cell.concurrency, "target_rate": cell.target_rate,
             "status": cell.status, "flags": " ".join(cell.flags), "n": len(cell.samples)}
 
 
-def csv_rows(run: model.Run, *, samples: bool = False,
+def csv_rows(run: Run, *, samples: bool = False,
              metrics: Sequence[str] = CSV_METRICS) -> list[dict[str, Any]]:
     """The rows `to_csv` writes (dicts, in column order)."""
     rows: list[dict[str, Any]] = []
@@ -63,7 +65,7 @@ def csv_rows(run: model.Run, *, samples: bool = False,
     return rows
 
 
-def to_csv(run: model.Run, *, samples: bool = False) -> str:
+def to_csv(run: Run, *, samples: bool = False) -> str:
     rows = csv_rows(run, samples=samples)
     out = io.StringIO()
     if not rows:
@@ -75,7 +77,7 @@ def to_csv(run: model.Run, *, samples: bool = False) -> str:
     return out.getvalue()
 
 
-def to_bmf(run: model.Run) -> dict[str, dict[str, dict[str, float]]]:
+def to_bmf(run: Run) -> dict[str, dict[str, dict[str, float]]]:
     """Bencher Metric Format: every cell that ran, every measure it has a value for."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for cell in run.cells:
@@ -92,7 +94,7 @@ def to_bmf(run: model.Run) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
-def export(run: model.Run, fmt: str, *, samples: bool = False) -> str:
+def export(run: Run, fmt: str, *, samples: bool = False) -> str:
     """The document as `fmt` ("csv" or "bmf"), as text."""
     if fmt == "csv":
         return to_csv(run, samples=samples)

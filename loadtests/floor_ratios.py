@@ -17,16 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from loadtests import scenarios
+
 TARGET = 0.80  # issue 18: an app keeps at least 80 % of its framework's floor
-# (scenario, app implementation) → the floor stack it is judged against; None: no floor compares.
+# (scenario, app implementation) → the floor stack it is judged against; None: no floor compares
+# (each scenario's `floor_of` in the registry).
 FLOOR_OF: dict[tuple[str, str], str | None] = {
-    ("config", "rest"): "hello-fastapi",
-    ("config", "flask"): "hello-flask",
-    ("config", "graphql"): "hello-strawberry",
-    ("card", "rest"): "db-fastapi",
-    ("card", "flask"): "db-flask",
-    ("card", "graphql"): None,
-}
+    (s.name, impl): floor for s in scenarios.SCENARIOS.values() for impl, floor in s.floor_of.items()}
+FLOORED = tuple(dict.fromkeys(name for name, _impl in FLOOR_OF))  # the scenarios judged against a floor
 NO_FLOOR = "no floor: no Strawberry + asyncpg floor; db-fastapi answers REST, so GraphQL's own cost would count as overhead"
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import results, stats
+from loadtests.profiles import PROFILES
 
 # Cells charted when present: the CI gate's matrix and the featured stacks at their primary level.
 FEATURED_STACKS = ("flask-gunicorn-gthread", "rest-uvicorn", "graphql-uvicorn", "raw-asgi-granian-asgi")
-FEATURED_SCENARIOS = ("config", "card", "review")
+FEATURED_SCENARIOS = PROFILES["ci"].scenarios  # the CI gate's matrix
 MAX_CHARTS = 24
 
 

@@ -89,7 +89,8 @@ class Ledger:
     def save(self) -> None:
         results.save(self.doc, self.path)
 
-    def _open_cell(self, stack: Stack, rate: float | None, scenario: str = "card") -> dict[str, Any]:
+    def _open_cell(self, stack: Stack, rate: float | None, scenario: str | None = None) -> dict[str, Any]:
+        scenario = scenario or scenarios.open_loop().name
         cid = results.cell_id(stack.id, scenario, "openloop", None, rate)
         for existing in self.doc["cells"]:
             if existing["id"] == cid:

@@ -14,7 +14,8 @@ from loadtests.servers import all_servers
 from loadtests.setups import VARIANTS, refusal, variant_stack
 from loadtests.stacks import CEILING_FLOOR, STACKS, Stack, select
 
-REALTIME = tuple(s.name for s in scenarios.SCENARIOS.values() if s.family in ("chat", "fanout"))
+REALTIME = scenarios.names("streams", "fanout")
+JOURNEYS = scenarios.names("session")
 DEFAULT_SCENARIOS = tuple(scenarios.SCENARIOS)
 
 
@@ -76,7 +77,7 @@ class Plan:
             if scenario in profile.capacity:
                 return min(profile.capacity_repetitions, profile.repetitions)
             return min(profile.realtime_repetitions, profile.repetitions)
-        if scenario == "journey":
+        if scenario in JOURNEYS:
             return min(profile.realtime_repetitions, profile.repetitions)
         if not profile.trim_unclaimed:
             return profile.repetitions
@@ -112,13 +113,12 @@ class Plan:
             for scenario in self.scenarios[stack.id]:
                 if scenario in profile.capacity:
                     total += self.repetitions(stack, scenario)
-                    if scenario == "chat":
-                        total += len(profile.chat_levels) * self.grid_repetitions(scenario)
+                    if scenarios.family_of(scenario) == "streams":
+                        total += len(scenarios.get(scenario).levels(profile)) * self.grid_repetitions(scenario)
                 elif scenario in REALTIME:
-                    levels = {"chat": profile.chat_levels, "sse-fanout": profile.fanout_levels,
-                              "ws": profile.ws_levels}[scenario]
+                    levels = scenarios.get(scenario).levels(profile)
                     total += len(levels) * self.repetitions(stack, scenario)
-                elif scenario == "journey":
+                elif scenario in JOURNEYS:
                     total += self.repetitions(stack, scenario)
                 else:
                     total += sum(self.repetitions(stack, scenario, c) for c in self.concurrency(scenario, stack))
@@ -129,7 +129,7 @@ class Plan:
         return total
 
     def open_loop(self, stack: Stack) -> bool:
-        return (stack.id in self.profile.featured and "card" in self.scenarios[stack.id]
+        return (stack.id in self.profile.featured and scenarios.open_loop().name in self.scenarios[stack.id]
                 and bool(self.profile.open_loop_fractions or self.profile.sustainable_search))
 
     def equal_load_stacks(self) -> list[Stack]:
@@ -151,8 +151,8 @@ class Plan:
         micro-benchmarks and checks, so they are not priced."""
         p = self.profile
 
-        def closed_sample(stack: Stack | None = None, scenario: str = "config", level: int | None = None) -> float:
-            window = self.duration_s(stack, scenario, level) if stack is not None else p.duration_s
+        def closed_sample(stack: Stack | None = None, scenario: str | None = None, level: int | None = None) -> float:
+            window = self.duration_s(stack, scenario, level) if stack is not None and scenario else p.duration_s
             return p.warmup_s + window + COST_S["sample_overhead"]
 
         phases = dict.fromkeys(("seed", "ceiling", "closed", "server_starts", "realtime", "journey",
@@ -173,20 +173,21 @@ class Plan:
                                         for c in self.concurrency(scenario, stack))
             for scenario in (s for s in names if s in REALTIME):
                 reps = self.repetitions(stack, scenario)
+                streams = scenarios.family_of(scenario) == "streams"  # else fan-out
+                levels = scenarios.get(scenario).levels(p)
                 if scenario in p.capacity:
                     search = p.capacity[scenario]
-                    probe = start + (COST_S["chat_probe"] if scenario == "chat" else COST_S["fanout_probe"])
+                    probe = start + (COST_S["chat_probe"] if streams else COST_S["fanout_probe"])
                     first = min(search.budget_s + probe, search.max_probes * probe)
                     again = min(search.budget_s + probe, CONFIRM_PROBES * probe)  # capacity.confirming
                     phases["realtime"] += first + (reps - 1) * again if reps else 0.0
-                    if scenario == "chat":  # the grid beside the search, in the main server start
-                        phases["realtime"] += self.grid_repetitions(scenario) * len(p.chat_levels) * COST_S["chat_cell"]
+                    if streams:  # the grid beside the search, in the main server start
+                        phases["realtime"] += self.grid_repetitions(scenario) * len(levels) * COST_S["chat_cell"]
                 else:
-                    levels = {"chat": p.chat_levels, "sse-fanout": p.fanout_levels, "ws": p.ws_levels}[scenario]
-                    cell = COST_S["chat_cell"] if scenario == "chat" else COST_S["fanout_cell"]
-                    phases["realtime"] += reps * (len(levels) * cell + (start if scenario != "chat" else 0))
-            if "journey" in names:
-                phases["journey"] += self.repetitions(stack, "journey") * (
+                    cell = COST_S["chat_cell"] if streams else COST_S["fanout_cell"]
+                    phases["realtime"] += reps * (len(levels) * cell + (0 if streams else start))
+            for journey in (s for s in JOURNEYS if s in names):
+                phases["journey"] += self.repetitions(stack, journey) * (
                     journey_duration(p) + max(p.warmup_s, 3.0) + 4.0)
             if self.open_loop(stack):
                 phases["open_loop"] += (len(p.open_loop_fractions) + 5 * p.sustainable_search) * (
@@ -233,16 +234,16 @@ def make_plan(profile: Profile, *, stack_ids: list[str] | None, impls: list[str]
     for stack in chosen:
         names = [s for s in wanted if stack.supports(s)]
         if stack.kind == "floor" and stack.id == CEILING_FLOOR:
-            names = ["config"]
+            names = [s.name for s in scenarios.closed_loop() if s.floors]  # the driver's ceiling
         if stack.id in VARIANTS:
             names = [s for s in names if s in VARIANTS[stack.id].scenarios]
             why = refusal(stack.id, server_cpus, client_cpus)
             if why:
                 refused[stack.id] = why
-        if "journey" in names and (profile.journey_users == 0 or stack.id not in profile.featured):
-            names.remove("journey")
+        if profile.journey_users == 0 or stack.id not in profile.featured:
+            names = [s for s in names if s not in JOURNEYS]
         if profile.trim_unclaimed:  # scale runs no claim uses cost minutes each: not run
-            names = [s for s in names if s not in (*REALTIME, "journey") or plan.claimed(stack, s) is not None]
+            names = [s for s in names if s not in (*REALTIME, *JOURNEYS) or plan.claimed(stack, s) is not None]
             named = any(plan.claimed(stack, s) is not None for s in scenarios.SCENARIOS)
             if stack.kind == "app" and not named and stack.id not in VARIANTS:
                 names = [s for s in names if s in profile.unclaimed_stack_scenarios]
@@ -270,8 +271,8 @@ def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
                                "busy), not response time: latency claims use the equal-load open-loop cells",
         "p99_swing_limit": p.p99_swing_limit,
         "capacity_repetitions": p.capacity_repetitions,
-        "grid_with_capacity": {s: {"levels": list(p.chat_levels), "repetitions": plan.grid_repetitions(s)}
-                               for s in p.grid_with_capacity if s == "chat"},
+        "grid_with_capacity": {s: {"levels": list(scenarios.get(s).levels(p)), "repetitions": plan.grid_repetitions(s)}
+                               for s in p.grid_with_capacity if scenarios.family_of(s) == "streams"},
         "micro": {"runs": p.micro_runs, "max_time_s": p.micro_max_time_s} if p.micro else None,
         "journey_think_s": p.journey_think_s,
         "capacity": {k: {"start": v.start, "max_level": v.max_level, "resolution": v.resolution,

@@ -2,7 +2,7 @@
 
 A document is plain JSON data (dicts and lists) from start to end: the runner fills it cell by
 cell and saves it after every cell, so an interrupted run still leaves a valid document. Its
-types (and their validation) are loadtests/model.py's; `load_run` returns the typed `Run`.
+types (and their validation) are loadtests/document.py's; `load_run` returns the typed `Run`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loadtests import model, stats
+from loadtests import document, stats
+from loadtests.cell import CELL_STATUSES
+from loadtests.cell import DRIVERS as DRIVERS
 
-SCHEMA_VERSION = model.SCHEMA_VERSION
-STATUSES = model.CELL_STATUSES
+SCHEMA_VERSION = document.SCHEMA_VERSION
+STATUSES = CELL_STATUSES
 FLAGS = ("client-bound", "noisy", "errors", "writes-mismatch")
-DRIVERS = model.DRIVERS
 LATENCY_KEYS = ("p50", "p90", "p99", "p99_9", "max")
 ERROR_KEYS = ("connect", "read", "write", "timeout", "status")
 
@@ -137,8 +138,8 @@ def _is_num(value: Any) -> bool:
 
 def validate(doc: Any) -> list[str]:
     """Every way `doc` departs from the schema (an empty list: valid): the typed model
-    (loadtests/model.py) is built from it; schema-1 documents are upgraded first."""
-    return model.problems(doc)
+    (loadtests/document.py) is built from it; schema-1 documents are upgraded first."""
+    return document.problems(doc)
 
 
 def check(doc: Any) -> dict[str, Any]:
@@ -179,9 +180,9 @@ def load(path: Path | str, *, strict: bool = True) -> dict[str, Any]:
     return check(doc) if strict else dict(doc)
 
 
-def load_run(path: Path | str) -> model.Run:
+def load_run(path: Path | str) -> document.Run:
     """A results JSON as the typed `Run` (schema 1 upgraded)."""
-    return model.Run.from_json(load(path, strict=False))
+    return document.Run.from_json(load(path, strict=False))
 
 
 def resummarize(doc: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from loadtests.model import Cell, Sample, Setup
+from loadtests.cell import Cell, Setup
+from loadtests.sample import Sample
 
 LITTLE_FACTOR = 1.5
 LITTLE_DRIVERS = ("wrk", "locust")

@@ -5,7 +5,10 @@ its server gets a fresh database after it, and — `counts_writes` — the ackno
 check runs), the request a closed/open-loop driver sends over REST and over GraphQL, the
 `verify()` that must pass before a stack is measured, and the load levels a profile gives it.
 The runner, the report, the verdict registry, the profiles and the CLI read scenarios from
-`SCENARIOS`; adding one is one entry here (plus its test). Names appear nowhere else.
+`SCENARIOS`; adding one is one entry here (plus its test). Other code asks a scenario's family
+(closed, streams, fanout, session) or its properties (`open_loop`, `delay_sweep`, `floor_of`,
+`fds_per_level`, ...), never compares its name; names stand elsewhere only as data that picks
+scenarios: the profiles' and sweep presets' scenario lists, claims.toml, a floor's `as_app`.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SCENARIOS", "BenchUser", "RequestSpec", "Scenario", "VerificationFailed", "closed_loop", "get",
            "login", "owned_ids", "request_spec", "verify"]
 
-Family = Literal["closed", "chat", "fanout", "journey"]
+Family = Literal["closed", "streams", "fanout", "session"]
 Build = Callable[[BenchUser | None], RequestSpec]
 Verify = Callable[[httpx.Client, str, RequestSpec, BenchUser | None], None]
 
@@ -36,7 +39,8 @@ class Scenario:
     name: str
     title: str  # the report's section title
     stresses: str  # what a difference between stacks here is evidence of
-    family: Family  # closed: wrk (locust where wrk is missing); chat; fanout: held streams; journey: locust
+    family: Family  # closed: wrk (locust where wrk is missing); streams: held upstream streams (the chat
+    # driver); fanout: held event streams; session: a locust user session
     levels: Callable[[Profile], tuple[int, ...]]  # connections / users / subscribers per profile
     writes: bool = False  # the database is restored after the server that ran it
     counts_writes: bool = False  # acknowledged responses are checked against stored rows
@@ -47,11 +51,16 @@ class Scenario:
     check: Verify | None = None  # None: the driver itself checks every answer (realtime)
     needs: str | None = None  # a capability a stack may lack (`Stack.lacks`)
     transports: dict[str, str] = field(default_factory=dict)  # api → driver, for realtime families
+    open_loop: bool = False  # the scenario the open-loop latency runs and the sweeps' open-loop cells use
+    fds_per_level: int = 1  # client file descriptors one unit of load holds (capacity's ulimit check)
+    delay_sweep: bool = False  # the latency sweep over injected database delay runs it (sweep.py)
+    # app implementation → the floor stack its rate is divided by (floor_ratios.py); None: no floor compares
+    floor_of: dict[str, str | None] = field(default_factory=dict)
 
     def request(self, api: str, user: BenchUser | None, floor_path: str | None = None) -> RequestSpec:
         """What a wrk/open-loop driver sends to an `api` ("rest", "graphql"); a floor answers one GET."""
         if floor_path is not None:
-            return RequestSpec("GET", floor_path)
+            return floor_request(floor_path)
         build = self.graphql if api == "graphql" else self.rest
         if build is None:
             raise ValueError(f"{self.name} has no {api} request")
@@ -110,11 +119,13 @@ _ALL: tuple[Scenario, ...] = (
     Scenario("config", "config — GET the JSON config (framework + server overhead)",
              "framework and server overhead per request, no database", "closed", _sweep, floors=True, sweep=True,
              rest=_get("/api/config", anonymous=True), graphql=_gql(v.GQL_CONFIG, anonymous=True),
-             check=v.verify_config),
+             check=v.verify_config,
+             floor_of={"rest": "hello-fastapi", "flask": "hello-flask", "graphql": "hello-strawberry"}),
     Scenario("card", "card — GET one card by random id (one indexed read)",
              "one indexed read with authentication", "closed", _sweep, sweep=True,
              rest=_get("/api/cards/{id}", "card_ids"), graphql=_gql(v.GQL_CARD, {"id": "__ID__"}, "card_ids"),
-             check=v.verify_card),
+             check=v.verify_card, open_loop=True, delay_sweep=True,
+             floor_of={"rest": "db-fastapi", "flask": "db-flask", "graphql": None}),
     Scenario("decks", f"decks — GET a user's decks, a page of {v.DECKS_PAGE} (paginated list with counts)",
              "a paginated list query with an aggregate per row", "closed", _primary,
              rest=_get(f"/api/decks?limit={v.DECKS_PAGE}"),
@@ -122,14 +133,14 @@ _ALL: tuple[Scenario, ...] = (
     Scenario("due", "due — GET the due queue of a deck, 20 rows (range query + serialization)",
              "a range query and serializing 20 rows", "closed", _primary,
              rest=_get("/api/decks/{id}/due?limit=20", "deck_ids"),
-             graphql=_gql(v.GQL_DUE, {"id": "__ID__"}, "deck_ids"), check=v.verify_due),
+             graphql=_gql(v.GQL_DUE, {"id": "__ID__"}, "deck_ids"), check=v.verify_due, delay_sweep=True),
     Scenario("review", "review — POST a review (read-modify-write transaction)",
              "a read-modify-write transaction", "closed", _primary, writes=True, counts_writes=True,
              rest=_post_review, graphql=_gql(v.GQL_REVIEW, {"id": "__ID__", "grade": "__GRADE__"}, "card_ids"),
-             check=v.verify_review),
+             check=v.verify_review, delay_sweep=True),
     Scenario("chat", "chat — concurrent tutor streams over a slow upstream",
-             "holding many slow upstream streams at once", "chat", lambda p: p.chat_levels, writes=True,
-             check=v.verify_chat, transports={"*": "chat"}),
+             "holding many slow upstream streams at once", "streams", lambda p: p.chat_levels, writes=True,
+             check=v.verify_chat, transports={"*": "chat"}, fds_per_level=2),
     Scenario("sse-fanout", "sse-fanout — held event streams, one publish reaching all",
              "held event streams and one publish reaching every subscriber", "fanout", lambda p: p.fanout_levels,
              writes=True, needs="held-streams", transports={"rest": "sse", "*": "ws"}),
@@ -137,7 +148,7 @@ _ALL: tuple[Scenario, ...] = (
              "WebSocket connects and fan-out", "fanout", lambda p: p.ws_levels, writes=True,
              needs="websocket-feed", transports={"*": "ws"}),
     Scenario("journey", "journey — a locust user's study session",
-             "a realistic mix of reads and writes per user", "journey", lambda p: (p.journey_users,), writes=True,
+             "a realistic mix of reads and writes per user", "session", lambda p: (p.journey_users,), writes=True,
              transports={"*": "locust"}),
 )
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in _ALL}
@@ -157,6 +168,37 @@ def closed_loop() -> tuple[Scenario, ...]:
 
 def of_family(family: Family) -> tuple[Scenario, ...]:
     return tuple(s for s in _ALL if s.family == family)
+
+
+def family_of(name: str) -> Family | None:
+    """The family of a scenario by name; None for a name the registry does not know (your own)."""
+    known = SCENARIOS.get(name)
+    return known.family if known else None
+
+
+def names(*families: Family) -> tuple[str, ...]:
+    """The names of the scenarios of these families, in registry order."""
+    return tuple(s.name for s in _ALL if s.family in families)
+
+
+def open_loop() -> Scenario:
+    """The scenario the open-loop latency runs (fixed rates, the sustainable rate) measure."""
+    return next(s for s in _ALL if s.open_loop)
+
+
+def delay_sweep() -> tuple[str, ...]:
+    """The database scenarios the latency sweep (injected database delay) runs, in registry order."""
+    return tuple(s.name for s in _ALL if s.delay_sweep)
+
+
+def streams() -> Scenario:
+    """The chat scenario: held upstream streams (the sweep's TTFT grid, the report's chat section)."""
+    return of_family("streams")[0]
+
+
+def floor_request(path: str) -> RequestSpec:
+    """What a driver sends to a floor (no app): one GET of its ready path."""
+    return RequestSpec("GET", path)
 
 
 # The names the closed-loop drivers run (kept for callers that test membership).

@@ -169,7 +169,7 @@ class Sweep:
                         cell["status"], cell["error"] = ("failed" if not cell["samples"] else cell["status"]), str(exc)[:2000]
                 if any(scenarios.get(s).counts_writes for s in self.scenarios):
                     bench.db.restore()
-            if self.settings.open_loop_fraction and "card" in self.scenarios and card_rps:
+            if self.settings.open_loop_fraction and scenarios.open_loop().name in self.scenarios and card_rps:
                 rate = self.open_rates.setdefault(delay, round(min(card_rps) * self.settings.open_loop_fraction, 1))
                 for stack, variant in self.configs(rep):
                     self.open_loop(stack, variant, delay, rate, proxy)
@@ -203,7 +203,7 @@ class Sweep:
                     return annotate(sample, delay, before, proxy.stats(), watch)
 
                 sample = self.record(cell, once)
-                if sample and scenario == "card":
+                if sample and scenarios.get(scenario).open_loop:
                     card.append(float(sample["rps"]))
                 if sample and variant == "recommended" and delay == min(s.delays_ms):
                     self.calibrate(stack, scenario, sample)
@@ -230,7 +230,8 @@ class Sweep:
         launched, size = self.sized(stack, delay, variant)
         env = {**bench.env, "STACKBENCH_DSN": proxy.dsn(bench.db.dsn), "STACKBENCH_POOL_SIZE": str(size["pool_size"]),
                "STACKBENCH_POOL_MAX_OVERFLOW": str(size["pool_max_overflow"])}
-        cell = self.cell(stack.id, "card", "openloop", None, delay=delay, variant=variant, rate=rate)
+        scenario = scenarios.open_loop().name
+        cell = self.cell(stack.id, scenario, "openloop", None, delay=delay, variant=variant, rate=rate)
         bench.advance(cell["id"])
 
         def once() -> dict[str, Any]:
@@ -238,7 +239,7 @@ class Sweep:
                 cell["setup"] = {**setups.read_setup(running.pid, running.spec.settings(), rule=RULE),
                                  "db_delay_ms": delay, "sizing": size, "proxy": proxy.describe()}
                 with httpx.Client(base_url=running.url, timeout=30) as client:
-                    spec = scenarios.request_spec("card", stack.api, self.user(stack, client))
+                    spec = scenarios.request_spec(scenario, stack.api, self.user(stack, client))
                 load = measure.Load(running.url, running.pid, bench.client_cpus)
                 before = proxy.stats()
                 with ConnectionWatch(bench.db.dsn) as watch:
@@ -261,10 +262,12 @@ class Sweep:
         sim = start_subprocess(port=0, cpus=bench.client_cpus, ttft_ms=ttft_ms, inter_token_ms=upstream["inter_token_ms"],
                                tokens=upstream["tokens"])
         try:
+            chat = scenarios.streams().name
             for stack_id in self.settings.ttft_stacks:
                 stack = STACKS[stack_id]
                 launched = dataclasses.replace(stack, workers=setups.per_core_workers(stack, bench.server_cpus))
-                cell = self.cell(stack.id, "chat", "chat", self.settings.chat_clients, delay=None, ttft=ttft_ms)
+                cell = self.cell(stack.id, chat, scenarios.get(chat).driver(stack.api), self.settings.chat_clients,
+                                 delay=None, ttft=ttft_ms)
                 bench.advance(cell["id"])
 
                 def once(launched: Stack = launched, stack: Stack = stack, cell: dict[str, Any] = cell) -> dict[str, Any]:
@@ -273,7 +276,7 @@ class Sweep:
                                          "upstream_ttft_ms": ttft_ms, "db_delay_ms": None}
                         with httpx.Client(base_url=running.url, timeout=30) as client:
                             user = self.user(stack, client)
-                            scenarios.verify("chat", stack.api, client, user)
+                            scenarios.verify(chat, stack.api, client, user)
                         load = measure.Load(running.url, running.pid, bench.client_cpus)
                         timeout = (ttft_ms + upstream["tokens"] * upstream["inter_token_ms"]) / 1e3 + 30
                         sample = measure.chat(load, user.token, stack.api, self.settings.chat_clients,
@@ -318,8 +321,8 @@ def run_sweep(bench: Bench, settings: SweepSettings, *, stack_ids: list[str] | N
     """Run the sweep into `bench.doc["sweep"]`; `stack_ids`/`scenario_names` narrow it (the
     command line's --stack/--scenario)."""
     chosen = [STACKS[s] for s in (stack_ids or settings.stacks) if s in STACKS and STACKS[s].kind == "app"]
-    wanted = [s for s in (scenario_names or settings.scenarios) if s in ("card", "due", "review")]
-    if scenario_names and "chat" not in scenario_names:
+    wanted = [s for s in (scenario_names or settings.scenarios) if s in scenarios.delay_sweep()]
+    if scenario_names and scenarios.streams().name not in scenario_names:
         settings = dataclasses.replace(settings, ttft_ms=())
     if stack_ids:
         settings = dataclasses.replace(settings, ttft_stacks=tuple(s.id for s in chosen))

@@ -33,6 +33,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from loadtests import scenarios as scenarios_
+
 DEFAULT_STACKS = ("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn", "rest-granian",
                   "graphql-uvicorn")
 DEFAULT_CPU_MS = 1.0
@@ -50,7 +52,7 @@ RULE = ("threads (sync) or pool connections (async) = cores × (1 + W/C), W = ro
 class SweepSettings:
     delays_ms: tuple[float, ...] = (0.0, 1.0, 5.0, 20.0)
     stacks: tuple[str, ...] = DEFAULT_STACKS
-    scenarios: tuple[str, ...] = ("card", "due", "review")
+    scenarios: tuple[str, ...] = scenarios_.delay_sweep()
     concurrency: int = 256  # wrk connections: enough in flight that latency, not load, limits
     repetitions: int = 2
     warmup_s: float = 1.0

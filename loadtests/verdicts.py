@@ -3,7 +3,7 @@
 The facade of the verdict engine. The registry is loadtests/claims.py's, the choice of cells
 and the estimates loadtests/evidence.py's, the status rules loadtests/rules.py's (their
 docstrings are `rules_markdown()`), tables and the chart loadtests/verdict_render.py's.
-`results_doc` is a results document (schema 1 or 2, as parsed JSON) or a `model.Run`.
+`results_doc` is a results document (schema 1 or 2, as parsed JSON) or a `document.Run`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from loadtests.claims import (  # noqa: F401 - re-exported
     seeds_dir,
     validate_registry_doc,
 )
-from loadtests.model import Run
+from loadtests.document import Run
 from loadtests.rules import (  # noqa: F401 - re-exported
     ANALOGUE,
     CONTRADICTED,

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from loadtests import model, sanity
+from loadtests import sanity
+from loadtests.cell import Cell, Setup
 from tests.test_verdicts_docs import cell, sample
 from tests.test_verdicts_docs import setup as setup_json
 
 
-def setup(*args: object, **kw: object) -> model.Setup:
-    return model.Setup.model_validate(setup_json(*args, **kw))  # type: ignore[arg-type]
+def setup(*args: object, **kw: object) -> Setup:
+    return Setup.model_validate(setup_json(*args, **kw))  # type: ignore[arg-type]
 
 
-def _cell(samples: list[dict], **kw: object) -> model.Cell:
-    return model.Cell.model_validate(cell("rest-uvicorn", "config", samples, **kw))  # type: ignore[arg-type]
+def _cell(samples: list[dict], **kw: object) -> Cell:
+    return Cell.model_validate(cell("rest-uvicorn", "config", samples, **kw))  # type: ignore[arg-type]
 
 
 def test_consistent_closed_loop_passes() -> None:
@@ -56,6 +57,6 @@ def test_p50_below_cpu_cost_fails_counting_cores_not_processes() -> None:
 
 
 def test_failed_cell_is_not_sane() -> None:
-    failed = model.Cell.model_validate(cell("rest-uvicorn", "config", [], status="failed"))
+    failed = Cell.model_validate(cell("rest-uvicorn", "config", [], status="failed"))
     result = sanity.check_cell(failed)
     assert not result.ok and "failed: it broke" in result.summary()

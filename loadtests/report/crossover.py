@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from loadtests import evidence, rules, sanity
-from loadtests.model import Cell
+from loadtests.cell import Cell
 from loadtests.stacks import STACKS
 
 NOT_ENOUGH = "not enough data"

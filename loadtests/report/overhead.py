@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import floor_ratios as fr
-from loadtests.model import Run
+from loadtests.document import Run
 from loadtests.report.document import Section, Table
 from loadtests.report.values import closed_driver, fmt, median, run_of
 
@@ -19,7 +19,7 @@ def measured(run: Run) -> tuple[list[fr.Measured], dict[str, fr.StackInfo]]:
     driver = closed_driver(run)
     cells = [fr.Measured(c.stack, c.scenario, c.concurrency, median(c, "rps") if c.ok else None)
              for c in run.cells
-             if c.mode == "closed" and c.driver == driver and c.scenario in ("config", "card")]
+             if c.mode == "closed" and c.driver == driver and c.scenario in fr.FLOORED]
     stacks = {sid: fr.StackInfo(info.impl, info.server, info.kind) for sid, info in run.stacks.items()
               if not (info.model_extra or {}).get("variant_of")}
     return cells, stacks

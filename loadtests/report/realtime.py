@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import scenarios
-from loadtests.model import Cell, Run
+from loadtests.cell import Cell
+from loadtests.document import Run
 from loadtests.report import charts
 from loadtests.report.document import Section, Table
 from loadtests.report.values import cells_for, flags, fmt, last, run_of
@@ -121,6 +122,6 @@ def fanout_section(run: Run, charts_dir: Path, scenario: scenarios.Scenario) -> 
 
 def realtime_sections(doc: dict[str, Any], charts_dir: Path) -> list[Section]:
     run = run_of(doc)
-    found = [chat_section(run, charts_dir, sc) for sc in scenarios.of_family("chat")]
+    found = [chat_section(run, charts_dir, sc) for sc in scenarios.of_family("streams")]
     found += [fanout_section(run, charts_dir, sc) for sc in scenarios.of_family("fanout")]
     return [s for s in found if s is not None]

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import results, scenarios
-from loadtests.model import Run, Setup
+from loadtests.cell import Setup
+from loadtests.document import Run
 from loadtests.report.document import Section, Table
 from loadtests.report.values import driver_ceiling, fmt, median, run_of
 

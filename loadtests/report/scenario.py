@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtests import scenarios
-from loadtests.model import Cell, Run
+from loadtests.cell import Cell
+from loadtests.document import Run
 from loadtests.report import charts
 from loadtests.report.document import Section, Table
 from loadtests.report.values import (

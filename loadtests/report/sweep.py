@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtests import rules, stats
-from loadtests.model import Cell
+from loadtests import rules, scenarios, stats
+from loadtests.cell import Cell
 from loadtests.report import charts
 from loadtests.report.crossover import NOT_ENOUGH, Grid, crossover, grid, ratio_rows, usable
 from loadtests.report.document import Section, Table
@@ -104,16 +104,17 @@ def scenario_blocks(section: dict[str, Any], scenario: str, charts_dir: Path) ->
 
 
 def open_blocks(section: dict[str, Any]) -> list[str | Table | Path]:
-    cells, raws = grid(section, "card", "open")
+    card = scenarios.open_loop().name
+    cells, raws = grid(section, card, "open")
     if not cells:
         return []
     rates = {f"{d:g}": fmt(cell.target_rate, 1) for (_, d), cell in cells.items()}
     p50, _ = ratio_rows(cells, "p50_ms")
     p99, _ = ratio_rows(cells, "p99_ms")
     rows = [[a[0], a[1], a[2], b[2], b[3]] for a, b in zip(p50, p99, strict=True)]
-    return ["### card at equal offered load (open loop)",
+    return [f"### {card} at equal offered load (open loop)",
             "Every stack at one offered rate per delay (" + ", ".join(f"{k} ms: {v} req/s" for k, v in sorted(rates.items(), key=lambda kv: float(kv[0])))
-            + f"; {_share(section.get('settings', {}).get('open_loop_fraction'))} of the weakest stack's closed-loop card rate "
+            + f"; {_share(section.get('settings', {}).get('open_loop_fraction'))} of the weakest stack's closed-loop {card} rate "
             "there), latency from each request's planned send time:",
             detail_table(cells, raws, OPEN_COLS),
             "Latency Flask ÷ FastAPI (> 1: the FastAPI-side stack answers faster):",
@@ -125,7 +126,7 @@ def _share(fraction: Any) -> str:
 
 
 def ttft_blocks(section: dict[str, Any]) -> list[str | Table | Path]:
-    cells, _raws = grid(section, "chat", "closed", key="upstream_ttft_ms")
+    cells, _raws = grid(section, scenarios.streams().name, "closed", key="upstream_ttft_ms")
     if not cells:
         return []
     rows = []
@@ -168,7 +169,7 @@ def sweep_section(doc: dict[str, Any], charts_dir: Path) -> Section | None:
         blocks.append(f"**The sweep did not run:** {section['error']}")
     at = len(blocks)  # the crossover table goes here, above the per-scenario detail
     crossings: list[list[str]] = []
-    for scenario in ("card", "due", "review"):
+    for scenario in scenarios.delay_sweep():
         more, found = scenario_blocks(section, scenario, charts_dir)
         blocks += more
         crossings += found

@@ -1,4 +1,4 @@
-"""Reading the results document for the report, through the typed model (`loadtests.model`):
+"""Reading the results document for the report, through the typed model (`loadtests.document`):
 formatting, cell summaries, labels. Sections take the document as a dict (the builder
 signature) and read it as one `Run`, parsed once per document."""
 
@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from loadtests.model import Cell, Run, Sample
+from loadtests.cell import Cell
+from loadtests.document import Run
+from loadtests.sample import Sample
 
 _PARSED: list[tuple[dict[str, Any], Run]] = []
 

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from loadtests import model, results
+from loadtests import results
 from loadtests.agent import Agent, make_server
+from loadtests.document import Run
 from loadtests.launcher import free_port
 from stackbench.cli import app
 
@@ -40,7 +41,7 @@ def test_the_example_asgi_app_on_two_servers(tmp_path: Path) -> None:
                                "--scenario-file", str(SCENARIO), "--server", "uvicorn", "--server", "granian-asgi")
     assert code == 0, output
     assert doc is not None and doc["profile"] == "byo:todo"
-    model.Run.from_json(doc)  # an ordinary results document
+    Run.from_json(doc)  # an ordinary results document
     assert doc["settings"]["app"] == {"target": "todo_app.asgi:app", "interface": "asgi", "factory": False,
                                       "dir": str(EXAMPLE)}
     assert {s["server"] for s in doc["stacks"].values()} == {"uvicorn", "granian-asgi"}

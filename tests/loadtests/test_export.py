@@ -10,17 +10,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from loadtests import model, results
+from loadtests import results
+from loadtests.document import Run
 from loadtests.export import csv_rows, to_bmf, to_csv
 from tests.loadtests.test_compare import BASE, _document
 
 LATEST = Path(__file__).resolve().parents[2] / "reports" / "latest" / "results.json"
 
 
-def _run(tmp_path: Path) -> model.Run:
+def _run(tmp_path: Path) -> Run:
     doc = _document("a", {"config": BASE, "card": BASE[:2], "due": BASE}, tmp_path,
                     status={"due": "failed"})
-    return model.Run.from_json(doc)
+    return Run.from_json(doc)
 
 
 def test_csv_has_one_row_per_cell_with_medians(tmp_path: Path) -> None:

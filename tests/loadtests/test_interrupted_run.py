@@ -20,10 +20,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from loadtests import model, results, runner
+from loadtests import results, runner
 from loadtests.bench import Bench
 from loadtests.servers import REPO_ROOT
 from loadtests.stacks import CEILING_FLOOR
+from loadtests.upgrade import upgrade_v1
 from stackbench.cli import app
 
 LATEST = REPO_ROOT / "reports" / "latest" / "results.json"
@@ -116,7 +117,7 @@ def test_a_crash_mid_run_marks_the_document_interrupted(tmp_path: Path, monkeypa
 
 def test_mark_interrupted_keeps_measured_cells_and_flags_the_rest() -> None:
     raw = json.loads(LATEST.read_text())
-    doc = model.upgrade_v1(raw) if raw["schema_version"] == 1 else raw
+    doc = upgrade_v1(raw) if raw["schema_version"] == 1 else raw
     doc = copy.deepcopy(doc)
     done, in_flight = doc["cells"][0], doc["cells"][1]
     empty = results.new_cell(done["stack"], "not-yet", done["driver"], 1)
@@ -133,7 +134,7 @@ def test_mark_interrupted_keeps_measured_cells_and_flags_the_rest() -> None:
 @pytest.mark.slow  # ~40 s here: a whole report (charts) of a committed-run excerpt
 def test_report_lands_beside_the_results_and_says_partial(tmp_path: Path) -> None:
     raw = json.loads(LATEST.read_text())
-    doc = model.upgrade_v1(raw) if raw["schema_version"] == 1 else raw
+    doc = upgrade_v1(raw) if raw["schema_version"] == 1 else raw
     doc["cells"] = doc["cells"][:2]
     doc["stacks"] = {k: v for k, v in doc["stacks"].items() if k in {c["stack"] for c in doc["cells"]}}
     doc.pop("checks", None)

@@ -1,4 +1,4 @@
-"""The typed results document (loadtests/model.py): validation on construction, the schema-1
+"""The typed results document (loadtests/document.py and its parts): validation on construction, the schema-1
 upgrade (on a schema-1 run kept in tests/loadtests/data: 41 cells of the standard run of
 2026-11-30, micro-benchmarks dropped), metric accessors, the JSON Schema, and the committed
 reports/latest/results.json loading as it is."""
@@ -13,7 +13,11 @@ import jsonschema_rs
 import pytest
 from pydantic import ValidationError
 
-from loadtests import model, results
+from loadtests import results
+from loadtests.cell import Setup
+from loadtests.document import SCHEMA_PATH, Run, json_schema
+from loadtests.sample import Capacity, Sample
+from loadtests.upgrade import upgrade_v1
 
 ROOT = Path(__file__).resolve().parents[2]
 LATEST = ROOT / "reports" / "latest" / "results.json"
@@ -29,21 +33,21 @@ def latest() -> dict:
 def test_committed_latest_loads_validates_and_round_trips() -> None:
     """reports/latest is whatever the last standard run wrote (schema 1 or 2): it must load."""
     raw = json.loads(LATEST.read_text())
-    current = model.upgrade_v1(raw) if raw["schema_version"] == 1 else raw
+    current = upgrade_v1(raw) if raw["schema_version"] == 1 else raw
     assert results.validate(raw) == []
-    run = model.Run.from_json(raw)
+    run = Run.from_json(raw)
     assert len(run.cells) == len(raw["cells"]) > 0
     assert run.to_json() == current
-    assert jsonschema_rs.validator_for(json.loads(model.SCHEMA_PATH.read_text())).is_valid(current)
+    assert jsonschema_rs.validator_for(json.loads(SCHEMA_PATH.read_text())).is_valid(current)
 
 
 def test_latest_v1_upgrades_and_loads(latest: dict) -> None:
     assert latest["schema_version"] == 1
     before = copy.deepcopy(latest)
-    up = model.upgrade_v1(latest)
+    up = upgrade_v1(latest)
     assert latest == before  # pure
     assert up["schema_version"] == 2
-    run = model.Run.from_json(latest)
+    run = Run.from_json(latest)
     assert len(run.cells) == len(latest["cells"])
     assert results.validate(latest) == []
     # wrk's mean moved into latency_ms.mean; the sample's mean is the recorded one, not p50
@@ -62,12 +66,12 @@ def test_latest_v1_upgrades_and_loads(latest: dict) -> None:
 
 
 def test_round_trip_keeps_every_field(latest: dict) -> None:
-    up = model.upgrade_v1(latest)
-    assert model.Run.from_json(up).to_json() == up
+    up = upgrade_v1(latest)
+    assert Run.from_json(up).to_json() == up
 
 
 def test_metric_accessors() -> None:
-    s = model.Sample.model_validate({
+    s = Sample.model_validate({
         "requests": 1000, "duration_s": 2.0, "rps": 500.0,
         "latency_ms": {"p50": 2.0, "p99": 9.0, "mean": 3.0}, "errors": {"timeout": 2, "read": 1},
         "server_cpu_pct": 50.0, "server_cpu_s": 1.0, "server_peak_rss_bytes": 300,
@@ -96,12 +100,12 @@ def test_metric_accessors() -> None:
                      "objective": "p99 < 500 ms"}), "failed_hi"),
 ])
 def test_invalid_documents_named(latest: dict, patch, where: str) -> None:
-    doc = model.upgrade_v1(latest)
+    doc = upgrade_v1(latest)
     patch(doc)
     found = results.validate(doc)
     assert found and any(where in p for p in found), found
     with pytest.raises(ValidationError):
-        model.Run.from_json(doc)
+        Run.from_json(doc)
 
 
 def test_wrong_schema_version_refused(latest: dict) -> None:
@@ -110,11 +114,11 @@ def test_wrong_schema_version_refused(latest: dict) -> None:
 
 
 def test_committed_json_schema_is_generated_and_validates(latest: dict) -> None:
-    generated = model.json_schema()
-    committed = json.loads(model.SCHEMA_PATH.read_text())
-    assert committed == generated, "run: python -m loadtests.model --write"
+    generated = json_schema()
+    committed = json.loads(SCHEMA_PATH.read_text())
+    assert committed == generated, "run: python -m loadtests.document --write"
     validator = jsonschema_rs.validator_for(committed)
-    up = model.upgrade_v1(latest)
+    up = upgrade_v1(latest)
     assert validator.is_valid(up)
     broken = copy.deepcopy(up)
     del broken["cells"][0]["samples"][0]["rps"]
@@ -123,13 +127,13 @@ def test_committed_json_schema_is_generated_and_validates(latest: dict) -> None:
 
 
 def test_setup_and_capacity_fields_v2() -> None:
-    setup = model.Setup.model_validate({"server": "gunicorn", "worker_class": "gevent",
+    setup = Setup.model_validate({"server": "gunicorn", "worker_class": "gevent",
                                         "processes": 2, "master": True, "workers": 2,
                                         "threads_per_worker": None, "cores": [0, 1]})
     assert setup.describe() == "gunicorn gevent: 2 processes on cores 0,1"
     with pytest.raises(ValidationError):
-        model.Setup.model_validate({"server": "x", "processes": 0, "workers": 0})
-    cap = model.Capacity.model_validate({"held_lo": 10, "failed_hi": None, "resolution": 0.1,
+        Setup.model_validate({"server": "x", "processes": 0, "workers": 0})
+    cap = Capacity.model_validate({"held_lo": 10, "failed_hi": None, "resolution": 0.1,
                                          "max_tried": 10, "objective": "p99 < 500 ms",
                                          "probes": [{"level": 10, "held": True}]})
     assert cap.failed_hi is None and cap.probes[0].held

@@ -13,11 +13,12 @@ import jsonschema_rs
 import pytest
 from pydantic import ValidationError
 
-from loadtests import model
+from loadtests.document import SCHEMA_PATH, Run
 from loadtests.report.document import Table, to_html, to_markdown
 from loadtests.robustness_matrix import PROBES, RobustnessSettings, bench_env, run_matrix, stack_for
 from loadtests.robustness_render import cell, robustness_section, text_table
 from loadtests.servers import all_servers
+from loadtests.upgrade import upgrade_v1
 
 V1_RUN = Path(__file__).resolve().parent / "data" / "results_v1.json"
 TINY = RobustnessSettings(
@@ -89,10 +90,10 @@ def test_uvicorn_serves_through_every_probe(tmp_path: Path) -> None:
     assert "served" in cell("slowloris", found["slowloris"])
 
 
-def _run_with(section: dict[str, Any]) -> model.Run:
-    doc = model.upgrade_v1(json.loads(V1_RUN.read_text()))
+def _run_with(section: dict[str, Any]) -> Run:
+    doc = upgrade_v1(json.loads(V1_RUN.read_text()))
     doc["robustness"] = copy.deepcopy(section)
-    return model.Run.from_json(doc)
+    return Run.from_json(doc)
 
 
 def test_section_round_trips_and_the_json_schema_accepts_it() -> None:
@@ -103,8 +104,8 @@ def test_section_round_trips_and_the_json_schema_accepts_it() -> None:
     tally = run.robustness.servers["uvicorn"].probes["slowloris"]
     assert tally is not None and tally.probes is not None and tally.probes.served == 3
     assert run.robustness.servers["gunicorn-sync"].probes["abandon_streams"] is None
-    assert jsonschema_rs.validator_for(json.loads(model.SCHEMA_PATH.read_text())).is_valid(out)
-    assert model.Run.from_json(model.upgrade_v1(json.loads(V1_RUN.read_text()))).robustness is None  # optional
+    assert jsonschema_rs.validator_for(json.loads(SCHEMA_PATH.read_text())).is_valid(out)
+    assert Run.from_json(upgrade_v1(json.loads(V1_RUN.read_text()))).robustness is None  # optional
 
 
 @pytest.mark.parametrize("patch, where", [
