@@ -15,7 +15,7 @@ import httpx
 from loadtests import capacity, floors, measure, results, scenarios, setups
 from loadtests.launcher import RunningServer, ServerError
 from loadtests.ledger import Ledger, driver_for
-from loadtests.plan import journey_duration
+from loadtests.plan import CONNECT, journey_duration
 from loadtests.setups import VARIANTS
 from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack
 
@@ -82,14 +82,15 @@ class Bench(Ledger):
         grid = "chat" in plan.scenarios[stack.id] and rep < plan.grid_repetitions("chat")
         names = [s for s in names if s not in plan.profile.capacity] + (["chat"] if grid else [])
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
-        if closed or "chat" in names or "journey" in names:
+        later = [s for s in ("chat", "journey", *CONNECT) if s in names]  # in the closed loops' server
+        if closed or later:
             try:
                 with self.server(stack) as running:
-                    wrote |= self._closed_and_chat(stack, running, [*closed, *(s for s in ("chat", "journey") if s in names)])
+                    wrote |= self._closed_and_chat(stack, running, [*closed, *later])
                     if rep == 0 and self.plan.open_loop(stack):
                         self._open_loop(stack, running)
             except ServerError as exc:
-                self._fail_all(stack, [*closed, "chat", "journey"], exc)
+                self._fail_all(stack, [*closed, "chat", "journey", *CONNECT], exc)
         for scenario in ("sse-fanout", "ws"):
             if scenario in names:
                 wrote = True
@@ -131,6 +132,9 @@ class Bench(Ledger):
                 elif scenario == "journey":
                     wrote = True
                     self._journey(stack, load)
+                elif scenario in CONNECT:
+                    assert user is not None
+                    self._ws_connect(stack, load, user, scenario)
                 if running.proc is not None and running.proc.poll() is not None:
                     raise ServerError(f"{stack.id}: the server exited ({running.proc.returncode}) during {scenario}")
         return wrote
@@ -199,6 +203,16 @@ class Bench(Ledger):
             sample["extra"]["max_sustained"] = sustained
             sample["extra"]["max_tried"] = levels[len(done) - 1] if done else 0
         self.save()
+
+    def _ws_connect(self, stack: Stack, load: measure.Load, user: scenarios.BenchUser, scenario: str) -> None:
+        """WebSocket sessions in a closed loop at the profile's fixed client count, on the main
+        matrix's server (its setup, like the closed cells'): one sample per repetition."""
+        profile = self.plan.profile
+        clients = profile.ws_connect_clients
+        cell = self.cell(stack, scenario, driver_for(scenario, stack, self.closed_driver), clients)
+        self.advance(cell["id"])
+        self.record(cell, partial(measure.ws_connect, load, user.token, stack.api, clients, profile.warmup_s,
+                                  self.plan.duration_s(stack, scenario, clients)))
 
     def _capacity(self, stack: Stack, scenario: str) -> None:
         """Streams/subscribers/connections held, by geometric bisection (capacity.py): every probe

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["SCENARIOS", "BenchUser", "RequestSpec", "Scenario", "VerificationFailed", "closed_loop", "get",
            "login", "owned_ids", "request_spec", "verify"]
 
-Family = Literal["closed", "chat", "fanout", "journey"]
+Family = Literal["closed", "chat", "fanout", "connect", "journey"]
 Build = Callable[[BenchUser | None], RequestSpec]
 Verify = Callable[[httpx.Client, str, RequestSpec, BenchUser | None], None]
 
@@ -36,7 +36,8 @@ class Scenario:
     name: str
     title: str  # the report's section title
     stresses: str  # what a difference between stacks here is evidence of
-    family: Family  # closed: wrk (locust where wrk is missing); chat; fanout: held streams; journey: locust
+    family: Family  # closed: wrk (locust where wrk is missing); chat; fanout: held streams;
+    # connect: WebSocket sessions opened and closed in a closed loop (wsconnect.py); journey: locust
     levels: Callable[[Profile], tuple[int, ...]]  # connections / users / subscribers per profile
     writes: bool = False  # the database is restored after the server that ran it
     counts_writes: bool = False  # acknowledged responses are checked against stored rows
@@ -136,6 +137,12 @@ _ALL: tuple[Scenario, ...] = (
     Scenario("ws", "ws — WebSocket feed: connects/s and fan-out",
              "WebSocket connects and fan-out", "fanout", lambda p: p.ws_levels, writes=True,
              needs="websocket-feed", transports={"*": "ws"}),
+    # Its own closed loop at one fixed client count for every stack (`Profile.ws_connect_clients`),
+    # repeated like a closed cell: the fan-out cells' connect burst is taken at each stack's own
+    # subscriber level, so it cannot compare stacks like for like.
+    Scenario("ws-connect", "ws-connect — WebSocket sessions opened and closed, closed loop",
+             "WebSocket handshake, authentication and close per session", "connect",
+             lambda p: (p.ws_connect_clients,), needs="websocket-feed", transports={"*": "ws"}),
     Scenario("journey", "journey — a locust user's study session",
              "a realistic mix of reads and writes per user", "journey", lambda p: (p.journey_users,), writes=True,
              transports={"*": "locust"}),
