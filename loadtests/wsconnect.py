@@ -234,6 +234,9 @@ async def run_connects(url: str, token: str, api: str, clients: int, warmup_s: f
         "connect_mean_ms": sum(tally.connect_ms) / len(tally.connect_ms) if tally.connect_ms else None,
         "failures": sum(tally.failures.values()), "failure_reasons": tally.failures,
         "client_cpu_pct_window": cpu_pct, "client_bound": cpu_pct >= CLIENT_CPU_SATURATED,
+        # the headroom in the same run: at this CPU per session, what one saturated client core
+        # would reach (a rate claimed above it cannot be tested with this client)
+        "client_ceiling_per_s": (tally.sessions / duration_s) * 100.0 / cpu_pct if cpu_pct > 0 and duration_s else None,
     }
 
 

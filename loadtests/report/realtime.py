@@ -134,13 +134,15 @@ def connect_section(run: Run, scenario: scenarios.Scenario) -> Section | None:
         rows.append([c.stack, fmt(c.concurrency), fmt(sorted(rates)[len(rates) // 2] if rates else None, 0),
                      fmt(len(rates)), fmt(lat.get("p50"), 2), fmt(lat.get("p99"), 2),
                      "; ".join(f"{k}: {v}" for k, v in reasons.items()) or "0", fmt(ex.get("server_cpu_ms_per_session"), 2),
-                     *_usage(c), flags(c)])
+                     *_usage(c), fmt(ex.get("client_ceiling_per_s"), 0), flags(c)])
     return Section(scenario.title, blocks=[
         "Each client opens a session (TCP, upgrade, the server's acceptance: a close echoing 1000 on the plain "
         "feed, connection_ack on GraphQL), closes it and opens the next; the same number of clients for every "
-        "stack. Client CPU is over the window: a cell at ≥ 85 % of its core is flagged client-bound.",
+        "stack. Client CPU is over the window: a cell at ≥ 85 % of its core is flagged client-bound; the client "
+        "ceiling is the rate one saturated client core would reach at the CPU per session measured.",
         Table(["stack", "clients", "sessions/s (median)", "n", "connect p50 ms", "connect p99 ms",
-               "failures (last sample)", "server CPU ms per session", "server CPU %", "client CPU %", "flags"], rows)])
+               "failures (last sample)", "server CPU ms per session", "server CPU %", "client CPU %",
+               "client ceiling sessions/s", "flags"], rows)])
 
 
 def realtime_sections(doc: dict[str, Any], charts_dir: Path) -> list[Section]:

@@ -80,3 +80,26 @@ def test_client_frames_are_masked_and_close_codes_read() -> None:
     mask, body = frame[2:6], frame[6:]
     assert bytes(b ^ mask[i] for i, b in enumerate(body)) == (1000).to_bytes(2, "big")
     assert wsconnect._close_reason((1008).to_bytes(2, "big") + b"Invalid token") == "close-1008 Invalid token"
+
+
+def test_the_plan_runs_ws_connect_at_one_level_for_every_ws_stack() -> None:
+    """The same client count on every stack (like for like), repeated like a closed verdict cell,
+    cheap in quick (≤ 30 s a stack), 5 long repetitions where the claim reads it in standard."""
+    from loadtests.plan import make_plan
+    from loadtests.profiles import PROFILES
+
+    quick = make_plan(PROFILES["quick"], stack_ids=None, impls=None, servers=None, only=None,
+                      server_cpus=(0,), client_cpus=(1,))
+    ws = [s for s in quick.stacks if "ws-connect" in quick.scenarios[s.id]]
+    assert {"flask-gunicorn-gevent", "rest-uvicorn"} <= {s.id for s in ws}
+    assert all(quick.concurrency("ws-connect", s) == (PROFILES["quick"].ws_connect_clients,) for s in ws)
+    assert "flask-waitress" not in {s.id for s in ws}  # no socket to upgrade
+    alone = make_plan(PROFILES["quick"], stack_ids=["rest-uvicorn"], impls=None, servers=None,
+                      only=["ws-connect"], server_cpus=(0,), client_cpus=(1,)).estimate_s(subset=True)
+    assert alone["closed"] + alone["server_starts"] <= 30, alone
+    standard = make_plan(PROFILES["standard"], stack_ids=None, impls=None, servers=None, only=None,
+                         server_cpus=(0,), client_cpus=(1,))
+    claimed = {s.id: s for s in standard.stacks if "ws-connect" in standard.scenarios[s.id]}
+    assert set(claimed) == {"flask-gunicorn-gevent", "rest-uvicorn"}  # unclaimed ws stacks are trimmed
+    assert all(standard.repetitions(s, "ws-connect", 32) == 5 for s in claimed.values())
+    assert all(standard.duration_s(s, "ws-connect", 32) == 5.0 for s in claimed.values())
