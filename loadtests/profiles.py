@@ -5,8 +5,9 @@ verdict uses runs `repetitions` (≥ 5) interleaved repetitions with wrk windows
 (≥ 10 s) after the warm-up, at every concurrency a claim names and at the primary level; other
 levels, stacks and floors are a sensitivity sweep at `sensitivity_repetitions`, and realtime or
 journey cells no claim uses are not run (`trim_unclaimed`). `plan.Plan.estimate_s` prices the
-plan before it runs (standard with its latency sweep: ≤ 60 minutes on the 2-core machine, plus ≈ 20
-for the server-robustness matrix at the issue's reference sizes; quick runs no robustness matrix).
+plan before it runs (standard with its latency sweep: ≈ 61 minutes on the 2-core machine, 59.8
+before the ws-connect verdict cells, plus ≈ 20 for the server-robustness matrix at the issue's
+reference sizes; quick runs no robustness matrix).
 """
 
 from __future__ import annotations
