@@ -82,7 +82,7 @@ class Bench(Ledger):
         grid = [s for s in scenarios.names("streams") if s in plan.scenarios[stack.id] and rep < plan.grid_repetitions(s)]
         names = [s for s in names if s not in plan.profile.capacity] + grid
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
-        shared = scenarios.names("streams", "session")  # measured on the closed-loop scenarios' server
+        shared = scenarios.names("streams", "session", "connect")  # measured on the closed-loop scenarios' server
         if closed or any(s in names for s in shared):
             try:
                 with self.server(stack) as running:
@@ -132,6 +132,9 @@ class Bench(Ledger):
                 elif scenarios.get(scenario).family == "session":
                     wrote = True
                     self._journey(stack, load, scenario)
+                elif scenarios.get(scenario).family == "connect":
+                    assert user is not None
+                    self._ws_connect(stack, load, user, scenario)
                 if running.proc is not None and running.proc.poll() is not None:
                     raise ServerError(f"{stack.id}: the server exited ({running.proc.returncode}) during {scenario}")
         return wrote
@@ -202,6 +205,16 @@ class Bench(Ledger):
             sample["extra"]["max_sustained"] = sustained
             sample["extra"]["max_tried"] = levels[len(done) - 1] if done else 0
         self.save()
+
+    def _ws_connect(self, stack: Stack, load: measure.Load, user: scenarios.BenchUser, scenario: str) -> None:
+        """WebSocket sessions in a closed loop at the profile's fixed client count, on the main
+        matrix's server (its setup, like the closed cells'): one sample per repetition."""
+        profile = self.plan.profile
+        clients = profile.ws_connect_clients
+        cell = self.cell(stack, scenario, driver_for(scenario, stack, self.closed_driver), clients)
+        self.advance(cell["id"])
+        self.record(cell, partial(measure.ws_connect, load, user.token, stack.api, clients, profile.warmup_s,
+                                  self.plan.duration_s(stack, scenario, clients)))
 
     def _capacity(self, stack: Stack, scenario: str) -> None:
         """Streams/subscribers/connections held, by geometric bisection (capacity.py): every probe

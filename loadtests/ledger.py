@@ -112,7 +112,9 @@ class Ledger:
         for scenario in names:
             if scenario not in self.plan.scenarios[stack.id]:
                 continue
-            levels = self.plan.concurrency(scenario, stack) if scenario in scenarios.WRK_SCENARIOS else [None]
+            known = scenarios.get(scenario)
+            levels = (self.plan.concurrency(scenario, stack) if scenario in scenarios.WRK_SCENARIOS
+                      else known.levels(self.plan.profile) if known.family == "connect" else [None])
             for conc in levels:
                 cell = self.cell(stack, scenario, driver_for(scenario, stack, self.closed_driver), conc)
                 if not cell["samples"]:

@@ -210,3 +210,47 @@ def fanout(load: Load, token: str, api: str, transport: str, subscribers: int, e
             "server": held.as_dict(),
         },
     }
+
+
+def ws_connect(load: Load, token: str, api: str, clients: int, warmup_s: float, duration_s: float) -> dict[str, Any]:
+    """`clients` closed loops of WebSocket sessions (loadtests/wsconnect.py): connects/s, the
+    time to an established session, failures by reason. The warm-up is a discarded run of its
+    own (as wrk's), so the server's usage covers the measured run only; that run keeps a short
+    ramp (`RAMP_S`) out of its window. The client's CPU is taken over its window: at or above
+    `stats.CLIENT_CPU_SATURATED` % of its one core the sample says so (`extra.client_bound`) and
+    stats.cell_flags flags the cell client-bound."""
+    args = ["--url", load.url, "--token", token, "--api", api, "--clients", str(clients)]
+    if warmup_s > 0:
+        _python_driver(load, "loadtests.wsconnect", [*args, "--warmup", "0", "--duration", str(warmup_s)],
+                       timeout=warmup_s + 60)
+    with ProcessTreeMonitor(load.server_pid) as monitor:
+        monitor.begin()
+        out, child = _python_driver(load, "loadtests.wsconnect", [
+            *args, "--warmup", str(RAMP_S), "--duration", str(duration_s)], timeout=duration_s + 60)
+        usage: dict[str, Any] = {}
+        _with_server(usage, monitor)
+    connect = out["connect_ms"]
+    reasons = {str(k): int(v) for k, v in out["failure_reasons"].items()}
+    timeouts = reasons.get("timeout", 0)
+    sample = {
+        "requests": out["sessions"], "duration_s": out["duration_s"], "rps": out["sessions_per_s"],
+        "latency_ms": {**{k: connect.get(k) for k in ("p50", "p90", "p99", "p99_9", "max")},
+                       "mean": out["connect_mean_ms"]},
+        "errors": {"session": int(out["failures"]) - timeouts, "timeout": timeouts},
+        "client_cpu_pct": out["client_cpu_pct_window"],
+        **{k: usage[k] for k in SERVER_FIELDS},
+        "extra": {
+            "driver": "wsconnect", "api": api, "clients": clients, "sessions": out["sessions"],
+            "connects_per_s": out["sessions_per_s"], "connect_ms": connect, "failures": out["failures"],
+            "failure_reasons": reasons, "warmup_s": warmup_s, "ramp_s": RAMP_S,
+            "client_cpu_pct_window": out["client_cpu_pct_window"], "client_cpu_pct_process": child.cpu_pct,
+            "client_bound": out["client_bound"], "flags": ["client-bound"] if out["client_bound"] else [],
+            "client_ceiling_per_s": out.get("client_ceiling_per_s"),
+            "server_cpu_ms_per_session": (1000 * usage["server_cpu_s"] / out["sessions"]) if out["sessions"] else None,
+            "server": usage["extra"]["server"],
+        },
+    }
+    return closed_fields(sample, clients)
+
+
+RAMP_S = 0.25  # the measured run's first sessions start together: kept out of its window

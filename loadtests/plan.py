@@ -16,6 +16,9 @@ from loadtests.stacks import CEILING_FLOOR, STACKS, Stack, select
 
 REALTIME = scenarios.names("streams", "fanout")
 JOURNEYS = scenarios.names("session")
+# Closed loops of WebSocket sessions (ws-connect): verdict cells with `repetitions` like wrk's,
+# at the profile's one fixed client count, but not wrk cells (no concurrency sweep).
+CONNECT = scenarios.names("connect")
 DEFAULT_SCENARIOS = tuple(scenarios.SCENARIOS)
 
 
@@ -31,6 +34,7 @@ COST_S = {
     "server_start_app": 4.0, "server_start_floor": 2.0, "sample_overhead": 1.5, "seed_standard": 40.0,
     "seed_small": 5.0, "checks": 90.0, "reliability": 150.0, "micro_run": 15.0, "chat_probe": 8.0,
     "fanout_probe": 15.0, "fanout_cell": 15.0, "chat_cell": 6.0,
+    "driver_start": 1.0,  # a Python driver's interpreter start (ws-connect runs its warm-up apart)
 }
 MICRO_BENCHMARKS = 34  # timed benchmarks in benchmarks/test_micro.py, each run for max_time
 CONFIRM_PROBES = 3  # a confirming capacity search: both ends of the bracket, and one spare
@@ -56,6 +60,8 @@ class Plan:
         profile's sweep scenarios on app stacks (floors anchor the framework overhead at the
         primary level only)."""
         profile = self.profile
+        if scenario in CONNECT:  # one fixed client count for every stack: like for like
+            return scenarios.get(scenario).levels(profile)
         if stack is not None and stack.id in VARIANTS:
             return (VARIANTS[stack.id].concurrency or profile.primary_concurrency,)
         levels = {profile.primary_concurrency}
@@ -79,6 +85,9 @@ class Plan:
             return min(profile.realtime_repetitions, profile.repetitions)
         if scenario in JOURNEYS:
             return min(profile.realtime_repetitions, profile.repetitions)
+        if scenario in CONNECT:  # a verdict cell at its one level when a claim uses it
+            unclaimed = profile.trim_unclaimed and self.claimed(stack, scenario) is None
+            return profile.sensitivity_reps if unclaimed else profile.repetitions
         if not profile.trim_unclaimed:
             return profile.repetitions
         claimed = self.claimed(stack, scenario)
@@ -91,6 +100,8 @@ class Plan:
         """The measured window: `duration_s` for cells a verdict uses, the profile's (shorter)
         sensitivity window for the others."""
         profile = self.profile
+        if scenario in CONNECT and profile.ws_connect_duration_s is not None:
+            return profile.ws_connect_duration_s
         if self.repetitions(stack, scenario, level) >= profile.repetitions or profile.sensitivity_duration_s is None:
             return profile.duration_s
         return profile.sensitivity_duration_s
@@ -118,7 +129,7 @@ class Plan:
                 elif scenario in REALTIME:
                     levels = scenarios.get(scenario).levels(profile)
                     total += len(levels) * self.repetitions(stack, scenario)
-                elif scenario in JOURNEYS:
+                elif scenario in JOURNEYS or scenario in CONNECT:
                     total += self.repetitions(stack, scenario)
                 else:
                     total += sum(self.repetitions(stack, scenario, c) for c in self.concurrency(scenario, stack))
@@ -168,6 +179,11 @@ class Plan:
             reps_with_closed = max([self.repetitions(stack, s, c) for s in closed
                                     for c in self.concurrency(s, stack)] + [0])
             phases["server_starts"] += start * reps_with_closed
+            for scenario in (s for s in names if s in CONNECT):  # in the closed loops' server start
+                reps = self.repetitions(stack, scenario)
+                phases["closed"] += reps * (closed_sample(stack, scenario) + COST_S["driver_start"])
+                if not closed:
+                    phases["server_starts"] += start * reps
             for scenario in closed:
                 phases["closed"] += sum(self.repetitions(stack, scenario, c) * closed_sample(stack, scenario, c)
                                         for c in self.concurrency(scenario, stack))
@@ -243,7 +259,7 @@ def make_plan(profile: Profile, *, stack_ids: list[str] | None, impls: list[str]
         if profile.journey_users == 0 or stack.id not in profile.featured:
             names = [s for s in names if s not in JOURNEYS]
         if profile.trim_unclaimed:  # scale runs no claim uses cost minutes each: not run
-            names = [s for s in names if s not in (*REALTIME, *JOURNEYS) or plan.claimed(stack, s) is not None]
+            names = [s for s in names if s not in (*REALTIME, *CONNECT, *JOURNEYS) or plan.claimed(stack, s) is not None]
             named = any(plan.claimed(stack, s) is not None for s in scenarios.SCENARIOS)
             if stack.kind == "app" and not named and stack.id not in VARIANTS:
                 names = [s for s in names if s in profile.unclaimed_stack_scenarios]

@@ -55,6 +55,12 @@ class Profile:
     upstream_token_interval_ms: int = 30
     upstream_tokens: int = 20
     fanout_events: int = 10
+    # ws-connect: WebSocket sessions in a closed loop at this many clients, the same for every
+    # stack (a fixed level, so the verdict compares like for like), `duration_s` windows
+    ws_connect_clients: int = 32
+    # its window (None: `duration_s`); thousands of sessions per window even at a few hundred a
+    # second, so a short window is not noisy, and it keeps the standard profile in its budget
+    ws_connect_duration_s: float | None = None
     fanout_rate: float = 5.0
     primary_concurrency: int = 64  # wrk connections for due and review, the driver ceiling
     # Stacks that also get open-loop latency, the sustainable-rate search and the locust journey
@@ -147,7 +153,7 @@ PROFILES = {
         primary_concurrency=100, sensitivity_repetitions=1, sensitivity_duration_s=3.0,
         sweep_scenarios=("config",),
         trim_unclaimed=True, equal_load_fractions=(0.5,), equal_load_repetitions=(5,),
-        equal_load_duration_s=4.0, journey_duration_s=10.0,
+        equal_load_duration_s=4.0, journey_duration_s=10.0, ws_connect_duration_s=5.0,
         # the scenarios and stacks latency claims compare (claims.toml: the p50/p99/mean claims
         # name config, card, due and review)
         equal_load_scenarios=("config", "card", "due", "review"),

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["SCENARIOS", "BenchUser", "RequestSpec", "Scenario", "VerificationFailed", "closed_loop", "get",
            "login", "owned_ids", "request_spec", "verify"]
 
-Family = Literal["closed", "streams", "fanout", "session"]
+Family = Literal["closed", "streams", "fanout", "session", "connect"]
 Build = Callable[[BenchUser | None], RequestSpec]
 Verify = Callable[[httpx.Client, str, RequestSpec, BenchUser | None], None]
 
@@ -40,7 +40,8 @@ class Scenario:
     title: str  # the report's section title
     stresses: str  # what a difference between stacks here is evidence of
     family: Family  # closed: wrk (locust where wrk is missing); streams: held upstream streams (the chat
-    # driver); fanout: held event streams; session: a locust user session
+    # driver); fanout: held event streams; session: a locust user session; connect: WebSocket
+    # sessions opened and closed in a closed loop (wsconnect.py)
     levels: Callable[[Profile], tuple[int, ...]]  # connections / users / subscribers per profile
     writes: bool = False  # the database is restored after the server that ran it
     counts_writes: bool = False  # acknowledged responses are checked against stored rows
@@ -147,6 +148,12 @@ _ALL: tuple[Scenario, ...] = (
     Scenario("ws", "ws — WebSocket feed: connects/s and fan-out",
              "WebSocket connects and fan-out", "fanout", lambda p: p.ws_levels, writes=True,
              needs="websocket-feed", transports={"*": "ws"}),
+    # Its own closed loop at one fixed client count for every stack (`Profile.ws_connect_clients`),
+    # repeated like a closed cell: the fan-out cells' connect burst is taken at each stack's own
+    # subscriber level, so it cannot compare stacks like for like.
+    Scenario("ws-connect", "ws-connect — WebSocket sessions opened and closed, closed loop",
+             "WebSocket handshake, authentication and close per session", "connect",
+             lambda p: (p.ws_connect_clients,), needs="websocket-feed", transports={"*": "ws"}),
     Scenario("journey", "journey — a locust user's study session",
              "a realistic mix of reads and writes per user", "session", lambda p: (p.journey_users,), writes=True,
              transports={"*": "locust"}),

@@ -307,3 +307,38 @@ def test_judge_all_on_latest_and_rules_from_docstrings() -> None:
 
 def _copy(d: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(d)
+
+
+# --- WebSocket connection rate (ws-connect) ------------------------------------------------------
+def _connect_cell(stack: str, per_s: float, n: int = 5, clients: int = 32, **kw: Any) -> dict[str, Any]:
+    """A ws-connect cell as bench.py records it: connects/s in extra, the connect latency."""
+    samples = [sample(per_s * w, concurrency=clients, mean_ms=2.0, p50_ms=1.8,
+                      extra={"driver": "wsconnect", "connects_per_s": per_s * w, "clients": clients})
+               for w in (0.98, 1.01, 1.0, 0.99, 1.02)[:n]]
+    return cell(stack, "ws-connect", samples, driver="ws", concurrency=clients, **kw)
+
+
+def test_ws_connections_are_judged_on_the_equal_client_connect_loop() -> None:
+    """eas-ws-connections-4x reads connects/s from the ws-connect cells, the same client count on
+    both stacks: a real verdict, where the fan-out cells (a connect burst at each stack's own
+    subscriber level) gave none."""
+    claim = REGISTRY.by_id("eas-ws-connections-4x")
+    assert list(claim.scenarios) == ["ws-connect"]
+    base, cand = claim.baseline or "", claim.candidate or ""
+    verdict = v.judge(claim, doc(_connect_cell(base, 900.0), _connect_cell(cand, 1900.0)))
+    assert verdict.status == v.PARTLY, verdict  # ≈ 2.1x measured against 4x claimed
+    assert verdict.measured is not None and 2.0 < verdict.measured < 2.25
+    assert verdict.label and verdict.label.startswith("undershoot")
+    agrees(verdict)
+    assert v.judge(claim, doc(_connect_cell(base, 500.0), _connect_cell(cand, 2400.0))).status == v.SUPPORTED
+    # unequal client counts are not like for like: no common level, nothing judged
+    unequal = v.judge(claim, doc(_connect_cell(base, 900.0, clients=32), _connect_cell(cand, 1900.0, clients=64)))
+    assert unequal.status == v.NOT_MEASURED
+
+
+def test_ws_connections_client_bound_cell_is_flagged_in_the_verdict() -> None:
+    claim = REGISTRY.by_id("eas-ws-connections-4x")
+    bound = _connect_cell(claim.candidate or "", 1900.0)
+    bound["flags"] = ["client-bound"]
+    verdict = v.judge(claim, doc(_connect_cell(claim.baseline or "", 900.0), bound))
+    assert any("client-bound" in note for note in verdict.notes), verdict.notes

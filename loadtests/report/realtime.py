@@ -1,5 +1,5 @@
-"""The realtime sections: chat (tutor streams over a slow upstream) and the fan-out family
-(held event streams, WebSocket feed), one per registry scenario."""
+"""The realtime sections: chat (tutor streams over a slow upstream), the fan-out family (held
+event streams, WebSocket feed) and WebSocket connects (ws-connect), one per registry scenario."""
 
 from __future__ import annotations
 
@@ -120,8 +120,35 @@ def fanout_section(run: Run, charts_dir: Path, scenario: scenarios.Scenario) -> 
     return s
 
 
+def connect_section(run: Run, scenario: scenarios.Scenario) -> Section | None:
+    """WebSocket sessions in a closed loop (wsconnect.py): one row per stack, medians over the
+    repetitions beside the last sample's latency, failures and client CPU (its headroom)."""
+    cells = cells_for(run, scenario.name)
+    if not cells:
+        return None
+    rows = []
+    for c in _by_stack_level(cells):
+        ex = _extra(c)
+        rates = c.values("connects_per_s")
+        lat = _dist(ex, "connect_ms")
+        reasons = ex.get("failure_reasons") or {}
+        rows.append([c.stack, fmt(c.concurrency), fmt(sorted(rates)[len(rates) // 2] if rates else None, 0),
+                     fmt(len(rates)), fmt(lat.get("p50"), 2), fmt(lat.get("p99"), 2),
+                     "; ".join(f"{k}: {v}" for k, v in reasons.items()) or "0", fmt(ex.get("server_cpu_ms_per_session"), 2),
+                     *_usage(c), fmt(ex.get("client_ceiling_per_s"), 0), flags(c)])
+    return Section(scenario.title, blocks=[
+        "Each client opens a session (TCP, upgrade, the server's acceptance: a close echoing 1000 on the plain "
+        "feed, connection_ack on GraphQL), closes it and opens the next; the same number of clients for every "
+        "stack. Client CPU is over the window: a cell at ≥ 85 % of its core is flagged client-bound; the client "
+        "ceiling is the rate one saturated client core would reach at the CPU per session measured.",
+        Table(["stack", "clients", "sessions/s (median)", "n", "connect p50 ms", "connect p99 ms",
+               "failures (last sample)", "server CPU ms per session", "server CPU %", "client CPU %",
+               "client ceiling sessions/s", "flags"], rows)])
+
+
 def realtime_sections(doc: dict[str, Any], charts_dir: Path) -> list[Section]:
     run = run_of(doc)
     found = [chat_section(run, charts_dir, sc) for sc in scenarios.of_family("streams")]
     found += [fanout_section(run, charts_dir, sc) for sc in scenarios.of_family("fanout")]
+    found += [connect_section(run, sc) for sc in scenarios.of_family("connect")]
     return [s for s in found if s is not None]

@@ -20,7 +20,7 @@ from loadtests.capacity import CapacitySearch
 from loadtests.checks import micro_run_summary
 from loadtests.claims import load_registry
 from loadtests.ledger import flag_p99_swing
-from loadtests.plan import Plan, make_plan
+from loadtests.plan import CONNECT, Plan, make_plan
 from loadtests.profiles import PROFILES, claimed_cells
 from loadtests.servers import REPO_ROOT
 from loadtests.verdicts import judge
@@ -239,6 +239,8 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     profile = plan.profile
     assert profile.db_sweep is not None
     # the sweep included; the robustness matrix (issue 19's reference sizes) is priced on top, apart
+    ws_connect = sum(plan.repetitions(s, "ws-connect") for s in plan.stacks if "ws-connect" in plan.scenarios[s.id])
+    assert ws_connect == 10
     assert estimate["total"] - estimate["robustness"] + profile.db_sweep.estimate_s() <= 65 * 60, estimate
     assert 0 < estimate["robustness"] <= 20 * 60, estimate
     stacks = {s.id: s for s in plan.stacks}
@@ -251,9 +253,13 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
             continue
         for level in levels:
             c = profile.primary_concurrency if level is None else level
+            if scenario in CONNECT:  # its own fixed client count, the same for every stack
+                c = profile.ws_connect_clients
             assert c in plan.concurrency(scenario, stack)
             assert plan.repetitions(stack, scenario, c) >= 5, (stack_id, scenario, c)
-            if scenario != "journey":
+            if scenario in CONNECT:  # thousands of sessions per window: 5 s (Profile.ws_connect_duration_s)
+                assert plan.duration_s(stack, scenario, c) >= 5
+            elif scenario != "journey":
                 assert plan.duration_s(stack, scenario, c) >= 10
     # chat latency/memory/error claims read a grid run beside the capacity search, 5 times
     assert profile.chat_levels and plan.grid_repetitions("chat") >= rules.MIN_DECISIVE
