@@ -1,12 +1,16 @@
-"""The bench's progress bar: its "left" counts the phases that run after the bar's last step
-(robustness matrix, micro-benchmarks, checks, reliability), so a full bar never reads as done
-while they still run (issue 20)."""
+"""The bench's terminal output (issue 20): the progress bar's "left" counts the phases that run
+after the bar's last step (robustness matrix, micro-benchmarks, checks, reliability), so a full
+bar never reads as done while they still run; and a run ends on a short summary, the report's
+path last, not the verdict table."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.progress import Progress
 
-from loadtests.runner import TimeLeftColumn
+from loadtests.runner import TimeLeftColumn, verdict_summary
+from loadtests.servers import REPO_ROOT
 
 
 def _task_at(now: list[float], done: int, total: int) -> Progress:
@@ -30,3 +34,11 @@ def test_a_full_bar_still_shows_the_checks_left() -> None:
     now = [0.0]
     progress = _task_at(now, done=4, total=4)
     assert str(TimeLeftColumn(300.0).render(progress.tasks[0])).startswith("left ~0:05:00")
+
+
+def test_a_run_ends_on_counts_and_the_report_path() -> None:
+    report = Path("reports/runs/r1/report.html")
+    text = verdict_summary(REPO_ROOT / "reports" / "latest" / "results.json", report)
+    lines = text.splitlines()
+    assert len(lines) <= 3 and lines[-1].endswith(str(report)), text
+    assert all(len(line) <= 160 for line in lines), text
