@@ -9,7 +9,7 @@ import pytest
 
 from loadtests import sanity
 from loadtests.measure import Load, closed_fields, wrk_job
-from loadtests.model import Sample
+from loadtests.sample import Sample
 from loadtests.scenarios import RequestSpec
 from loadtests.wrk import WrkJob
 from tests.loadtests.tiny_server import TinyServer
