@@ -28,10 +28,12 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
+from rich.text import Text
 
 from flashcards.settings import Settings
 from loadtests import checks, environment, multicore, results
@@ -110,8 +112,9 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
     started = time.monotonic()
     stopped_by: BaseException | None = None
     try:
+        after_bar_s = estimate.get("robustness", 0.0) + estimate.get("checks", 0.0)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("left ~"), TimeRemainingColumn(), console=console, transient=False) as progress:
+                      TimeLeftColumn(after_bar_s), console=console, transient=False) as progress:
             task = progress.add_task("driver ceiling", total=plan.measurements() + 1)
             bench.advance = lambda what: progress.update(task, advance=1, description=what)
             bench.measure_ceiling()
@@ -170,6 +173,25 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
             console.print("report copied to reports/latest/")
         console.print(verdict_summary(bench.path, report_dir / "report.html"))
     return bench.path
+
+
+class TimeLeftColumn(ProgressColumn):
+    """Time left for the whole run, not just the bar: the robustness matrix, micro-benchmarks,
+    checks and reliability suite run after the bar's last step (their plan estimate, added
+    here), so a bar at its end must not read as "done" while 10 more minutes remain."""
+
+    def __init__(self, after_bar_s: float) -> None:
+        super().__init__()
+        self.after_bar_s = after_bar_s
+
+    def render(self, task: Task) -> Text:
+        bar_left = 0.0 if task.finished else task.time_remaining
+        if bar_left is None:
+            return Text("left ~?", style="progress.remaining")
+        left = int(bar_left + self.after_bar_s)
+        after = f" (~{self.after_bar_s / 60:.0f} min of checks after the bar)" if self.after_bar_s >= 60 else ""
+        return Text(f"left ~{left // 3600}:{left % 3600 // 60:02d}:{left % 60:02d}{after}",
+                    style="progress.remaining")
 
 
 def verdict_summary(results_path: Path, report: Path | None = None) -> str:

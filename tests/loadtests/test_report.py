@@ -718,3 +718,33 @@ def test_floors_get_their_own_panel_and_chat_its_objective(built: Built, tmp_pat
     assert not any("raw-asgi" in t for t in apps["yticks"]) and any("raw-asgi" in t for t in floors["yticks"])
     ttft = figures["chat-ttft.png"].axes[0]
     assert any(label.startswith("objective: 2 × upstream TTFT (600 ms)") for label in ttft["lines"]), ttft["lines"]
+
+
+def test_the_summary_at_the_top_counts_and_calibrates(tmp_path: Path) -> None:
+    """Issue 20: the report opens with a summary: claims per status, cells per status, the
+    driver's ceiling and, for a quick run on a faster machine, that it differs from the
+    committed run (in the first section, before any table of cells)."""
+    from loadtests.report.build import head_section, summary_blocks
+    from loadtests.report.verdict import judge
+
+    doc = synthetic_document()
+    committed = tmp_path / "committed.json"  # three times this run's numbers
+    faster = json.loads(json.dumps(doc))
+    faster["run_id"] = "20261101T000000Z-committed"
+    for cell in faster["cells"]:
+        for sample in cell["samples"]:
+            sample["rps"] *= 3.0
+        results.finish_cell(cell, CEILING_RPS * 3)
+    for ceiling in faster["driver_ceilings"]:
+        ceiling["rps"] *= 3.0
+    results.save(faster, committed)
+    found, _registry = judge(doc)
+    assert "**Summary.**" in " ".join(b for b in head_section(doc, found).blocks if isinstance(b, str))
+    blocks = summary_blocks(doc, found, committed=committed)
+    text = " ".join(b for b in blocks if isinstance(b, str))
+    assert f"**Summary.** {len(found)} claims judged; cells measured:" in text, text
+    assert "load generator's ceiling in this run" in text, text
+    assert "a different machine or load" in text and "0.33×" in text, text
+    tables = [b for b in blocks if not isinstance(b, (str, Path))]
+    assert tables and tables[0].header == ["status", "claims"]
+    assert sum(int(row[1]) for row in tables[0].rows) == len(found)

@@ -50,6 +50,34 @@ def test_scanning_a_group_whose_processes_exit_mid_scan_never_raises() -> None:
     assert server.proc is not None and server.proc.returncode is not None
 
 
+def test_a_member_that_exits_between_the_check_and_the_question_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race of issue 20, made certain: a remembered member that left the tree is alive when
+    checked and gone when its group is asked (`os.getpgid` raises ProcessLookupError, an OSError,
+    not a psutil.Error). The churn test above rarely hits that window; this one always does."""
+    server = _launched("import time; time.sleep(60)")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        server._seen[other.pid] = psutil.Process(other.pid)  # seen once, not in the tree now
+        real_getpgid = os.getpgid
+
+        def exited_meanwhile(pid: int) -> int:
+            if pid == other.pid:
+                raise ProcessLookupError(3, "No such process")
+            return real_getpgid(pid)
+
+        monkeypatch.setattr(os, "getpgid", exited_meanwhile)
+        members = {p.pid for p in server.group_members()}
+        assert server.proc is not None and members == {server.proc.pid}
+        assert other.pid not in server._seen
+    finally:
+        monkeypatch.undo()
+        other.kill()
+        other.wait()
+        server.stop(grace_s=2.0)
+
+
 def test_stop_kills_a_worker_that_left_the_tree_without_scanning_the_machine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
