@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # fails in each process (its pooled connections are dead). Same for every app; the bench
     # records it (settings.app.pool_pre_ping).
     pool_pre_ping: bool = True
+    # ...except on a connection checked in less than this long ago: it was alive then, so only a
+    # restart in that window can have killed it (HikariCP's `aliveBypassWindowMs`, 500 ms by
+    # default, is the same rule). A busy pool then pings nothing; a pool idle through a restart
+    # pings every connection, as before. 0: ping on every checkout.
+    pool_ping_bypass_s: float = Field(default=0.5, ge=0, le=60)
     # How long a process trusts that a token's user exists before asking the database again
     # (flashcards/knownusers.py): a deleted user's tokens stop working within this. 0: every request.
     user_check_ttl_s: float = Field(default=5.0, ge=0, le=3600)

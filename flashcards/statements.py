@@ -19,6 +19,7 @@ from sqlalchemy import (
     TextClause,
     Update,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -166,6 +167,18 @@ def insert_card(owner_id: int, deck_id: int, front: str, back: str, now: datetim
 def select_card(owner_id: int, card_id: int, *, for_update: bool = False) -> Select[Any]:
     stmt = select(*CARD_COLUMNS).where(cards.c.id == card_id, cards.c.owner_id == owner_id)
     return stmt.with_for_update() if for_update else stmt
+
+
+# The hot read (GET one card), built once: `select_card` builds the statement and its cache key
+# on every call (py-spy, rest-uvicorn card: 4.4% and 3.0% of samples); this one's key is
+# memoized and only its parameters change. Execute with `card_params`.
+SELECT_CARD = select(*CARD_COLUMNS).where(
+    cards.c.id == bindparam("card_id"), cards.c.owner_id == bindparam("owner_id")
+)
+
+
+def card_params(owner_id: int, card_id: int) -> dict[str, int]:
+    return {"card_id": card_id, "owner_id": owner_id}
 
 
 def select_cards(owner_id: int, deck_id: int, limit: int, after_id: int | None) -> Select[Any]:

@@ -95,7 +95,7 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
         "upstream": {**upstream, "token_interval_ms": chosen.upstream_token_interval_ms, "url": sim.url},
         "database": db.describe(),
         "app": {"pool_size_per_worker": app_settings.pool_size, "pool_max_overflow": app_settings.pool_max_overflow,
-                "pool_pre_ping": app_settings.pool_pre_ping,
+                "pool_pre_ping": app_settings.pool_pre_ping, "pool_ping_bypass_s": app_settings.pool_ping_bypass_s,
                 "password_hash": "argon2id t=3 m=64MiB p=4 (library defaults)", "environment": "production"},
         "subset": subset, "scenarios": plan.scenarios, "closed_loop_driver": closed_driver,
         "openloop_processes": max(1, len(cli_cpus)),  # one per client CPU (loadtests/openloop_split.py)

@@ -274,7 +274,7 @@ class Service:
 
     async def get_card(self, user_id: int, card_id: int) -> CardOut:
         async with self.db.connect() as conn:
-            row = (await conn.execute(q.select_card(user_id, card_id))).first()
+            row = (await conn.execute(q.SELECT_CARD, q.card_params(user_id, card_id))).first()
         if row is None:
             raise _not_found("card", card_id)
         return q.card_out(row)
