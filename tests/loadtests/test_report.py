@@ -672,16 +672,7 @@ def test_calibration_says_when_the_machine_differs(tmp_path: Path) -> None:
     from loadtests.report.run import calibration_section
 
     doc = synthetic_document()
-    committed = tmp_path / "results.json"
-    faster = json.loads(json.dumps(doc))
-    faster["run_id"] = "20261101T000000Z-committed"
-    for cell in faster["cells"]:
-        for sample in cell["samples"]:
-            sample["rps"] *= 3.0
-        results.finish_cell(cell, CEILING_RPS * 3)
-    for ceiling in faster["driver_ceilings"]:
-        ceiling["rps"] *= 3.0
-    results.save(faster, committed)
+    committed = _committed_three_times_faster(doc, tmp_path / "results.json")
     section = calibration_section(doc, committed=committed)
     assert section is not None
     text = " ".join(b for b in section.blocks if isinstance(b, str))
@@ -693,6 +684,20 @@ def test_calibration_says_when_the_machine_differs(tmp_path: Path) -> None:
     assert section is not None
     text = " ".join(b for b in section.blocks if isinstance(b, str))
     assert "about the same machine" in text and "1.00×" in text, text
+
+
+def _committed_three_times_faster(doc: dict[str, Any], path: Path) -> Path:
+    """`doc` as a committed run on a machine three times faster (every rate and ceiling × 3)."""
+    faster = json.loads(json.dumps(doc))
+    faster["run_id"] = "20261101T000000Z-committed"
+    for cell in faster["cells"]:
+        for sample in cell["samples"]:
+            sample["rps"] *= 3.0
+        results.finish_cell(cell, CEILING_RPS * 3)
+    for ceiling in faster["driver_ceilings"]:
+        ceiling["rps"] *= 3.0
+    results.save(faster, path)
+    return path
 
 
 def test_many_series_stay_distinguishable() -> None:
@@ -728,16 +733,7 @@ def test_the_summary_at_the_top_counts_and_calibrates(tmp_path: Path) -> None:
     from loadtests.report.verdict import judge
 
     doc = synthetic_document()
-    committed = tmp_path / "committed.json"  # three times this run's numbers
-    faster = json.loads(json.dumps(doc))
-    faster["run_id"] = "20261101T000000Z-committed"
-    for cell in faster["cells"]:
-        for sample in cell["samples"]:
-            sample["rps"] *= 3.0
-        results.finish_cell(cell, CEILING_RPS * 3)
-    for ceiling in faster["driver_ceilings"]:
-        ceiling["rps"] *= 3.0
-    results.save(faster, committed)
+    committed = _committed_three_times_faster(doc, tmp_path / "committed.json")
     found, _registry = judge(doc)
     assert "**Summary.**" in " ".join(b for b in head_section(doc, found).blocks if isinstance(b, str))
     blocks = summary_blocks(doc, found, committed=committed)
