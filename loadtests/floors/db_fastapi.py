@@ -37,15 +37,13 @@ from pydantic import BaseModel
 
 from flashcards.runtime import apply_gc_policy
 from loadtests.floors.bearer import user_id
+from loadtests.floors.card import card_body, card_sql
 
 # The DSN the runner gives every stack; asyncpg wants a plain libpq URL (no `+driver`).
 DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
 POOL_SIZE = int(os.environ.get("STACKBENCH_POOL_SIZE", "10"))
 POOL_OVERFLOW = int(os.environ.get("STACKBENCH_POOL_MAX_OVERFLOW", "10"))
-CARD_SQL = (
-    "SELECT id, deck_id, front, back, ef_hundredths, interval_days, repetitions, lapses, due_at, "
-    "created_at, updated_at FROM cards WHERE id = $1 AND owner_id = $2"
-)
+CARD_SQL = card_sql("$1", "$2")
 
 
 class Card(BaseModel):
@@ -96,13 +94,11 @@ async def get_card(card_id: int, request: Request) -> Any:
         return problem(404, "Not Found")
     # Timestamps are stored as naive UTC (flashcards/tables.py): aware again, they serialize
     # with the `Z` the app's answers carry.
-    return {
-        "id": row["id"], "deck_id": row["deck_id"], "front": row["front"], "back": row["back"],
-        "ease": row["ef_hundredths"] / 100, "interval_days": row["interval_days"],
-        "repetitions": row["repetitions"], "lapses": row["lapses"],
-        "due_at": row["due_at"].replace(tzinfo=UTC), "created_at": row["created_at"].replace(tzinfo=UTC),
-        "updated_at": row["updated_at"].replace(tzinfo=UTC),
-    }
+    return card_body(row, _aware)
+
+
+def _aware(stamp: datetime) -> datetime:
+    return stamp.replace(tzinfo=UTC)
 
 
 apply_gc_policy()  # the same GC policy as the apps (flashcards.runtime)

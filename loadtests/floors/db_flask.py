@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -34,13 +35,11 @@ from psycopg.rows import dict_row
 
 from flashcards.runtime import apply_gc_policy
 from loadtests.floors.bearer import user_id
+from loadtests.floors.card import card_body, card_sql
 
 # The DSN the runner gives every stack; psycopg wants a plain libpq URL (no `+driver`).
 DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
-CARD_SQL = (
-    "SELECT id, deck_id, front, back, ef_hundredths, interval_days, repetitions, lapses, due_at, "
-    "created_at, updated_at FROM cards WHERE id = %s AND owner_id = %s"
-)
+CARD_SQL = card_sql("%s", "%s")
 
 app = Flask(__name__)
 _local = threading.local()
@@ -77,13 +76,11 @@ def get_card(card_id: int) -> Any:
     if row is None:
         return problem(404, "Not Found")
     # Timestamps are stored as naive UTC (flashcards/tables.py); `Z` as the app writes them.
-    return {
-        "id": row["id"], "deck_id": row["deck_id"], "front": row["front"], "back": row["back"],
-        "ease": row["ef_hundredths"] / 100, "interval_days": row["interval_days"],
-        "repetitions": row["repetitions"], "lapses": row["lapses"],
-        "due_at": row["due_at"].isoformat() + "Z", "created_at": row["created_at"].isoformat() + "Z",
-        "updated_at": row["updated_at"].isoformat() + "Z",
-    }
+    return card_body(row, _iso_z)
+
+
+def _iso_z(stamp: datetime) -> str:
+    return stamp.isoformat() + "Z"
 
 
 apply_gc_policy()  # the same GC policy as the apps (flashcards.runtime)

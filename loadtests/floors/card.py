@@ -1,0 +1,28 @@
+"""The card both database floors read: the app's query (placeholders in each driver's style) and
+the rest app's `CardOut` body built from its row, written once so the floors answer alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+COLUMNS = ("id, deck_id, front, back, ef_hundredths, interval_days, repetitions, lapses, due_at, "
+           "created_at, updated_at")
+
+
+def card_sql(id_param: str, owner_param: str) -> str:
+    """The app's read (`cards.id` and `cards.owner_id`), with the driver's placeholders."""
+    return f"SELECT {COLUMNS} FROM cards WHERE id = {id_param} AND owner_id = {owner_param}"
+
+
+def card_body(row: Mapping[str, Any], stamp: Callable[[datetime], Any]) -> dict[str, Any]:
+    """`CardOut`'s fields from a row; `stamp` turns the stored naive-UTC timestamps into what
+    the framework serializes as the app does (an aware datetime, or ISO 8601 with `Z`)."""
+    return {
+        "id": row["id"], "deck_id": row["deck_id"], "front": row["front"], "back": row["back"],
+        "ease": row["ef_hundredths"] / 100, "interval_days": row["interval_days"],
+        "repetitions": row["repetitions"], "lapses": row["lapses"],
+        "due_at": stamp(row["due_at"]), "created_at": stamp(row["created_at"]),
+        "updated_at": stamp(row["updated_at"]),
+    }
