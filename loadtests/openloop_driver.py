@@ -138,6 +138,7 @@ class _Driver:
         self.planned_measured = 0
         self.completed_measured = 0
         self.completed_in_window = 0
+        self.answered_total = 0  # every answer, warmup and drain included: the server's CPU window
         self.unsent = 0
         self.window_start = 0.0
         self.window_end = 0.0
@@ -276,8 +277,10 @@ class _Driver:
         self.outstanding -= 1
         if self.plan_done and self.outstanding == 0:
             self.drained.set()
-        if status is not None and self.window_start <= now < self.window_end:
-            self.completed_in_window += 1
+        if status is not None:
+            self.answered_total += 1
+            if self.window_start <= now < self.window_end:
+                self.completed_in_window += 1
         if not measured:
             return
         if sent is not None:
@@ -409,6 +412,9 @@ class _Driver:
                 "flags": flags,
                 "planned": self.planned_measured,
                 "completed_in_window": self.completed_in_window,
+                # what the server answered over the whole run: its CPU is measured over that
+                # run (warmup included), so CPU per request divides by these (metrics.py)
+                "answered_total": self.answered_total,
                 "unsent": self.unsent,
                 "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
                 "lag_ms": {"p50": lag["p50"], "p99": lag["p99"], "max": lag["max"]},

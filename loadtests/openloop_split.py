@@ -148,11 +148,11 @@ def merge_parts(parts: Sequence[dict[str, Any]], rate: float, *,
     if achieved < ACHIEVED_MIN:
         flags.append("below-target")
     cpu = [float(p["client_cpu_pct"]) for p in parts]
-    summed = ("planned", "completed_in_window", "unsent", "connections_opened",
+    summed = ("planned", "completed_in_window", "answered_total", "unsent", "connections_opened",
               "peak_connections", "max_connections", "client_cpu_s", "client_cpu_s_window")
     extra: dict[str, Any] = {
         **{k: v for k, v in extras[0].items() if k not in ("part_histograms", "cpus")},
-        **{k: sum(e[k] for e in extras) for k in summed},
+        **{k: sum(e.get(k, 0) for e in extras) for k in summed},
         "target_rate": rate,
         "achieved_fraction": achieved,
         "below_target": achieved < ACHIEVED_MIN,

@@ -56,6 +56,23 @@ def test_p50_below_cpu_cost_fails_counting_cores_not_processes() -> None:
     assert two_cores.ok  # 2 ms ÷ 2 = 1 ms: not below
 
 
+def test_open_loop_cpu_cost_counts_the_warmup_answers_its_cpu_window_holds() -> None:
+    # The committed run's gthread due cell: 697 answers in the 4 s window, 2.74 s of server CPU
+    # over the driver's whole run (1 s warmup included, 871 answers): 3.93 ms per window answer
+    # against a p50 of 3.73 ms failed the check; per answer of the CPU window it is 3.15 ms.
+    def open_sample(extra: dict) -> dict:
+        out = sample(174.3, concurrency=None, p50_ms=3.725, duration_s=4.0, extra=extra)
+        out.update(requests=697, server_cpu_s=2.74)
+        return out
+
+    old = _cell([open_sample({})], driver="openloop", mode="open", concurrency=None, target_rate=174.3)
+    assert not sanity.p50_above_cpu_cost(old, setup()).ok  # a document without the count still reads as before
+    new = _cell([open_sample({"answered_total": 871})], driver="openloop", mode="open", concurrency=None,
+                target_rate=174.3)
+    assert round(new.samples[0].metric("cpu_ms_per_request") or 0, 2) == 3.15
+    assert sanity.p50_above_cpu_cost(new, setup()).ok
+
+
 def test_failed_cell_is_not_sane() -> None:
     failed = Cell.model_validate(cell("rest-uvicorn", "config", [], status="failed"))
     result = sanity.check_cell(failed)

@@ -116,11 +116,16 @@ def open_loop_section(doc: dict[str, Any], charts_dir: Path) -> Section | None:
         rows.append([c.stack, c.scenario, fmt(c.target_rate), fmt(sample.rps if sample else None),
                      fmt(lat.get("p50"), 2), fmt(lat.get("p99"), 2), fmt(lat.get("max"), 1),
                      str(c.extra_value("fraction_of_peak") or ""), flags(c)])
+    timeouts = sorted({float(t) for c in cells for s in c.samples
+                       if isinstance(t := s.extra.get("timeout_s"), int | float)})
+    timeout_text = (f" A request counts as timed out (and its cell is excluded from verdicts) only when "
+                    f"it is unanswered {' or '.join(f'{t:g}' for t in timeouts)} s after its send; "
+                    f"slower answers are in the percentiles." if timeouts else "")
     return Section("Latency at a fixed offered rate (open loop, no coordinated omission)", blocks=[
         "Each request has a planned send time at the target rate and its latency counts from that plan, "
         "so a stalled server cannot hide its queue (wrk's closed loop can). Rates are fractions of the "
         "stack's own closed-loop peak from the same run; `sustainable` rows are the highest rate found "
-        "with p99 under the latency objective.",
+        "with p99 under the latency objective." + timeout_text,
         Table(["stack", "scenario", "target req/s", "achieved req/s", "p50 ms", "p99 ms", "max ms",
                "fraction of peak", "flags"], rows),
     ])

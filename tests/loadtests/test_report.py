@@ -744,3 +744,22 @@ def test_the_summary_at_the_top_counts_and_calibrates(tmp_path: Path) -> None:
     tables = [b for b in blocks if not isinstance(b, (str, Path))]
     assert tables and tables[0].header == ["status", "claims"]
     assert sum(int(row[1]) for row in tables[0].rows) == len(found)
+
+
+def test_open_loop_section_states_the_timeout_its_samples_ran_with(tmp_path: Path) -> None:
+    from loadtests.report.scenario import open_loop_section
+
+    doc = json.loads((REPO_ROOT / "reports" / "latest" / "results.json").read_text())
+    opened = [c for c in doc["cells"] if c.get("mode") == "open"]
+    assert opened
+    for c in opened:
+        for s in c["samples"]:
+            s["extra"]["timeout_s"] = 4.0
+    section = open_loop_section(doc, tmp_path)
+    assert section is not None and "unanswered 4 s after its send" in str(section.blocks[0])
+    doc = json.loads(json.dumps(doc))  # a new document: run_of caches the typed run per document
+    for c in doc["cells"]:
+        for s in c["samples"] if c.get("mode") == "open" else ():
+            s["extra"].pop("timeout_s")
+    section = open_loop_section(doc, tmp_path)
+    assert section is not None and "timed out" not in str(section.blocks[0])
