@@ -19,7 +19,8 @@ the sweep's smallest delay (`calibrate`). Before that calibration exists the rul
 * waitress: one process; threads = max(4 (its default), N); pool = threads.
 * gunicorn-gevent: greenlets are not a sizing knob (1000 worker connections); the pool holds
   one connection per in-flight request, ceil(concurrency / workers), capped.
-* async stacks: pool per worker = max(10 (the app default), ceil(N / workers)) + overflow 10.
+* async stacks: pool per worker = max(20 (the app default), ceil(N / workers)), no overflow (as
+  the app default: SQLAlchemy closes overflow connections on return, a connect per request).
 * "more-threads" (sync thread servers only): 4 × the recommended threads, to show how far
   threads go — the honest competitor to async.
 
@@ -109,8 +110,8 @@ def sizing(server: str, *, cores: int, workers: int | None, delay_ms: float,
         pool = math.ceil(concurrency / procs)
         out.update(threads=None, pool_size=min(pool, cap), pool_max_overflow=0, capped=pool > cap)
     else:
-        pool = max(10, math.ceil(n / procs))
-        out.update(threads=None, pool_size=min(pool, cap - 10), pool_max_overflow=10, capped=pool > cap - 10)
+        pool = max(20, math.ceil(n / procs))
+        out.update(threads=None, pool_size=min(pool, cap), pool_max_overflow=0, capped=pool > cap)
     if variant == "more-threads" and server not in THREAD_SERVERS:
         raise ValueError(f"{server} has no threads to add")
     return out

@@ -16,7 +16,7 @@ What it does per request, so that the app-to-floor ratio is honest:
 * the query: the app's own (`cards.id = $1 AND cards.owner_id = $2`, the owner denormalised on
   the card), as an asyncpg prepared statement (asyncpg caches them per connection).
 * the pool: the app's budget per worker process, ``STACKBENCH_POOL_SIZE`` connections kept
-  (default 10) up to ``+ STACKBENCH_POOL_MAX_OVERFLOW`` (default 10).
+  (default 20, as the app's) up to ``+ STACKBENCH_POOL_MAX_OVERFLOW`` (default 0).
 
 ``GET /`` answers ``{"message": "hello"}``: the servers' readiness probe.
 """
@@ -41,8 +41,8 @@ from loadtests.floors.card import card_body, card_sql
 
 # The DSN the runner gives every stack; asyncpg wants a plain libpq URL (no `+driver`).
 DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
-POOL_SIZE = int(os.environ.get("STACKBENCH_POOL_SIZE", "10"))
-POOL_OVERFLOW = int(os.environ.get("STACKBENCH_POOL_MAX_OVERFLOW", "10"))
+POOL_SIZE = int(os.environ.get("STACKBENCH_POOL_SIZE", "20"))
+POOL_OVERFLOW = int(os.environ.get("STACKBENCH_POOL_MAX_OVERFLOW", "0"))
 CARD_SQL = card_sql("$1", "$2")
 
 

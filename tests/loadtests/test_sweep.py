@@ -32,8 +32,8 @@ def test_goetz_rule_scales_threads_with_the_round_trip() -> None:
 
 def test_async_pools_and_caps() -> None:
     pool = sizing("uvicorn", cores=1, workers=1, delay_ms=20.0, concurrency=256, cal=CAL)
-    assert pool["threads"] is None and pool["pool_size"] == 41 and pool["pool_max_overflow"] == 10
-    assert sizing("uvicorn", cores=1, workers=1, delay_ms=0.0, concurrency=256, cal=CAL)["pool_size"] == 10
+    assert pool["threads"] is None and pool["pool_size"] == 41 and pool["pool_max_overflow"] == 0
+    assert sizing("uvicorn", cores=1, workers=1, delay_ms=0.0, concurrency=256, cal=CAL)["pool_size"] == 20
     huge = sizing("gunicorn-gthread", cores=1, workers=1, delay_ms=500.0, concurrency=256, cal=CAL, variant="more-threads")
     assert huge["capped"] and huge["threads"] == 300
     assert sizing("gunicorn-gevent", cores=1, workers=2, delay_ms=5.0, concurrency=256, cal=CAL)["pool_size"] == 128
