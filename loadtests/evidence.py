@@ -85,6 +85,8 @@ class Comparison:
     problem: str | None = None  # why nothing can be judged (not measured)
     cv: float | None = None  # the judged metric's largest CV of the two sides
     like_for_like: bool | None = None
+    round_trip: str | None = None  # database scenarios: the round trip judged at, and why
+
 
     @property
     def cells(self) -> list[str]:
@@ -93,7 +95,7 @@ class Comparison:
     def what(self) -> str:
         sides = " vs ".join(s.describe() for s in (self.baseline, self.candidate) if s)
         return (f"{sides}; {self.scenario}, {self.driver or '?'} {self.mode or ''} at {self.level}, "
-                f"metric {self.metric}")
+                + (f"{self.round_trip}, " if self.round_trip else "") + f"metric {self.metric}")
 
 
 def key(cell: Cell) -> Key:
@@ -203,8 +205,32 @@ def pair(run: Run, claim: Claim, scenario: str) -> Comparison:
     """Both stacks' cells for `scenario` at the claim's level, checked, with the estimate; the
     latency sweep's figures for the same pair follow as sensitivity rows (`sweep_rows`)."""
     comp = _pair(run, claim, scenario)
-    comp.sensitivity += sweep_rows(run, claim, scenario)
+    rows = sweep_rows(run, claim, scenario)
+    comp.sensitivity += rows
+    if comp.baseline is not None and scenario in scenarios.delay_sweep():
+        comp.round_trip = round_trip_text(run, rows)
     return comp
+
+
+def round_trip_text(run: Run, rows: Sequence[str]) -> str:
+    """The database round trip a verdict on a database scenario was judged at, and why, from
+    the run's own data: the main matrix's local PostgreSQL (no proxy, no injected delay), whose
+    round trip the sweep measures directly (`proxy_overhead.direct_p50_ms`) before it starts."""
+    section = (run.model_extra or {}).get("sweep")
+    overhead = section.get("proxy_overhead") if isinstance(section, dict) else None
+    direct = overhead.get("direct_p50_ms") if isinstance(overhead, dict) else None
+    measured = (f"{direct:.3f} ms per round trip (median of {overhead.get('round_trips', '?')} direct "
+                f"`SELECT 1`s)" if isinstance(direct, int | float) and isinstance(overhead, dict)
+                else "round trip not measured in this run")
+    main = _runs_text(run.settings)
+    why = f"the verdict cells{main} run there and the document names no database location"
+    if rows:
+        delays = [r.split(" ms injected", 1)[0].removeprefix("sweep, ") for r in rows]
+        swept = _runs_text((section or {}).get("settings") or {}) if isinstance(section, dict) else ""
+        why += f"; the sweep{swept} gives the factor at {'/'.join(delays)} ms injected (sensitivity rows)"
+    else:
+        why += "; no sweep cells for this pair in this run"
+    return f"DB round trip judged at: the main matrix's local PostgreSQL, no injected delay, {measured} — {why}"
 
 
 def sweep_rows(run: Run, claim: Claim, scenario: str) -> list[str]:
@@ -245,6 +271,13 @@ def sweep_rows(run: Run, claim: Claim, scenario: str) -> list[str]:
         figure = f"excluded ({'; '.join(bad)})" if bad else format_estimate(est, unit)
         rows.append(f"sweep, {delay:g} ms injected DB round trip ({level_text(key(ccell), ccell)}): {figure}")
     return rows
+
+
+def _runs_text(settings: dict[str, Any]) -> str:
+    reps, window = settings.get("repetitions"), settings.get("duration_s")
+    if isinstance(reps, int) and isinstance(window, int | float):
+        return f" ({reps} repetitions of {window:g} s)"
+    return ""
 
 
 def _pair(run: Run, claim: Claim, scenario: str) -> Comparison:

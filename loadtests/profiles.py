@@ -5,7 +5,7 @@ verdict uses runs `repetitions` (≥ 5) interleaved repetitions with wrk windows
 (≥ 10 s) after the warm-up, at every concurrency a claim names and at the primary level; other
 levels, stacks and floors are a sensitivity sweep at `sensitivity_repetitions`, and realtime or
 journey cells no claim uses are not run (`trim_unclaimed`). `plan.Plan.estimate_s` prices the
-plan before it runs (standard with its latency sweep: ≤ 65 minutes on the 2-core machine, plus ≈ 20
+plan before it runs (standard with its latency sweep: ≤ 75 minutes on the 2-core machine, plus ≈ 20
 for the server-robustness matrix at the issue's reference sizes; quick runs no robustness matrix).
 """
 
@@ -142,8 +142,9 @@ PROFILES = {
     # one-repetition sensitivity sweep (3 s windows); capacity by two searches; equal-load open
     # loop at 50 % (5 repetitions, judged; `full` adds 25 % and 75 %); micro-benchmarks in 5
     # processes; the journey with 2 s mean think time (100 users offer about 170 req/s).
-    # With its sweep, ≤ 65 minutes on 2 cores (Plan.estimate_s + SweepSettings.estimate_s): 60
-    # until the equal-load loop took due and review too (≈ 3.3 min), which 8 claim parts read.
+    # With its sweep, ≤ 75 minutes on 2 cores (Plan.estimate_s + SweepSettings.estimate_s): 60
+    # until the equal-load loop took due and review too (≈ 3.3 min), which 8 claim parts read;
+    # 65 until the sweep took review, a third repetition and a second TTFT (≈ 5.5 → 15 min).
     "standard": Profile(
         name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
@@ -166,7 +167,7 @@ PROFILES = {
         capacity_repetitions=2, grid_with_capacity=("chat",),
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
-        db_sweep=sweep_settings.STANDARD,  # ≈ 5.5 min on 2 cores (SweepSettings.estimate_s)
+        db_sweep=sweep_settings.STANDARD,  # ≈ 15 min on 2 cores (SweepSettings.estimate_s)
         # the issue's reference sizes (200 slowloris connections for 60 s …): ≈ 20 min, priced apart
         robustness=ROBUSTNESS_STANDARD,
     ),

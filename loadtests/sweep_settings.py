@@ -43,6 +43,7 @@ DEFAULT_ROUND_TRIPS = 4.0
 MAX_DB_CONNECTIONS = 300
 THREAD_SERVERS = ("gunicorn-gthread", "waitress")
 MORE_THREADS_FACTOR = 4
+WRITING_SCENARIOS = ("review",)  # the sweep restores the database after each server on these
 RULE = ("threads (sync) or pool connections (async) = cores × (1 + W/C), W = round trips per "
         "request × injected round trip, C = CPU per request, both measured at the smallest delay "
         "(Goetz, Java Concurrency in Practice §8.2); sync pools one connection per thread; gevent "
@@ -66,11 +67,13 @@ class SweepSettings:
     split: str = "even"  # how the round trip is split between directions (delayproxy.Delays)
     jitter_ms: float = 0.0
 
-    def estimate_s(self, server_start_s: float = 6.0) -> float:
-        """Rough wall time: closed cells + open-loop cells + server starts, per repetition."""
+    def estimate_s(self, server_start_s: float = 6.0, restore_s: float = 2.0) -> float:
+        """Rough wall time: closed cells + open-loop cells + server starts (+ a database restore
+        after each server when a scenario writes, e.g. review), per repetition."""
         configs = len(self.stacks) + (sum(1 for s in self.stacks if _is_thread_stack(s)) if self.more_threads else 0)
         per_cell = self.warmup_s + self.duration_s + 1.5
-        closed = len(self.delays_ms) * configs * (len(self.scenarios) * per_cell + server_start_s)
+        restore = restore_s if any(s in WRITING_SCENARIOS for s in self.scenarios) else 0.0
+        closed = len(self.delays_ms) * configs * (len(self.scenarios) * per_cell + server_start_s + restore)
         opened = (len(self.delays_ms) * configs * (per_cell + server_start_s)) if self.open_loop_fraction else 0.0
         chat = len(self.ttft_ms) * len(self.ttft_stacks) * (server_start_s + max(self.ttft_ms or (0,)) / 1e3 + 10)
         return self.repetitions * (closed + opened + chat) + 15  # + the proxy's own-cost run
@@ -124,10 +127,13 @@ def variants_for(server: str, more_threads: bool) -> tuple[str, ...]:
 QUICK = SweepSettings(delays_ms=(0.0, 20.0), stacks=("flask-gunicorn-gthread", "rest-uvicorn"),
                       scenarios=("card",), concurrency=128, repetitions=2, more_threads=False,  # 2: a ratio needs an interval
                       open_loop_fraction=None, duration_s=3.0)
-# ≈ 5.5 min on 2 cores (estimate_s): the three stacks the latency claims compare, every delay,
-# two repetitions, closed loop on card, chat at a 1 s TTFT (the main matrix runs 300 ms); `full`
-# runs every stack and scenario with the open-loop cells, more threads and a third repetition.
+# ≈ 14 min on 2 cores (estimate_s): the three stacks the latency claims compare, every delay,
+# three repetitions (with two, the t-interval has one degree of freedom, t = 12.7, and one slow
+# window — steal time, a neighbour's load — spans a ratio over 0.2–3x), closed loop on card (one
+# read) and review (the read-modify-write transaction, several round trips), chat at a 300 ms
+# (the main matrix's) and a 1 s TTFT; `full` runs every stack and scenario with the open-loop
+# cells, more threads and TTFT 100/300/1000/3000 ms.
 STANDARD = SweepSettings(stacks=("flask-gunicorn-gthread", "flask-gunicorn-gevent", "rest-uvicorn"),
-                         scenarios=("card",), more_threads=False, open_loop_fraction=None,
-                         ttft_ms=(1000,))
+                         scenarios=("card", "review"), repetitions=3, more_threads=False,
+                         open_loop_fraction=None, ttft_ms=(300, 1000))
 FULL = SweepSettings(repetitions=3, ttft_ms=(100, 300, 1000, 3000))

@@ -28,9 +28,10 @@ def sample(rps: float, *, timeouts: int = 0) -> dict[str, Any]:
                       "db_connections": {"peak_total": 12, "peak_active": 9}}}
 
 
-def cell(stack: str, delay: float, rps: list[float], variant: str = "recommended", **kw: Any) -> dict[str, Any]:
-    cid = f"{stack}/card/wrk/c{CONNS}/db{delay:g}ms" + ("" if variant == "recommended" else f"/{variant}")
-    return {"id": cid, "stack": stack, "scenario": "card", "driver": "wrk", "mode": "closed",
+def cell(stack: str, delay: float, rps: list[float], variant: str = "recommended", scenario: str = "card",
+         **kw: Any) -> dict[str, Any]:
+    cid = f"{stack}/{scenario}/wrk/c{CONNS}/db{delay:g}ms" + ("" if variant == "recommended" else f"/{variant}")
+    return {"id": cid, "stack": stack, "scenario": scenario, "driver": "wrk", "mode": "closed",
             "concurrency": CONNS, "status": "ok", "samples": [sample(r, **kw) for r in rps], "summary": {},
             "flags": [], "family": "latency-sweep", "db_delay_ms": delay, "upstream_ttft_ms": None,
             "variant": variant,
@@ -144,3 +145,68 @@ def test_a_database_claim_lists_the_sweep_as_sensitivity_rows() -> None:
     assert len(added) == 2
     assert added[0].startswith("sweep, 0 ms injected DB round trip (c64): 0.9x [")
     assert added[1].startswith("sweep, 20 ms injected DB round trip (c64): excluded (") and "timeouts" in added[1]
+
+
+def test_review_gets_its_own_crossover_row_table_and_chart(tmp_path: Path) -> None:
+    """Standard sweeps card and review (issue 14's note: the crossover for both)."""
+    cells = []
+    for scenario, flask, fast in (("card", {0: 1000, 20: 150}, {0: 900, 20: 700}),
+                                  ("review", {0: 400, 20: 40}, {0: 380, 20: 90})):
+        cells += [cell(FLASK, d, jitter(v, 3), scenario=scenario) for d, v in flask.items()]
+        cells += [cell(FAST, d, jitter(v, 3), scenario=scenario) for d, v in fast.items()]
+    built = sweep.sweep_section(doc(cells), tmp_path)
+    assert built is not None
+    tables = [b for b in built.blocks if isinstance(b, Table)]
+    crossings = next(t for t in tables if t.header == ["scenario", "pair", "crossover"])
+    assert [r[0] for r in crossings.rows] == ["card", "review"]
+    assert crossings.rows[1][2].startswith("**20 ms**") and "indicative" in crossings.rows[1][2]
+    assert "### review" in built.blocks
+    ratios = [t for t in tables if t.header[:2] == ["pair", "delay ms"]]
+    assert len(ratios) == 2 and [r[1] for r in ratios[1].rows] == ["0", "20"]
+    assert (tmp_path / "sweep-review-throughput.png").stat().st_size > 1000
+
+
+def chat_cell(stack: str, ttft_ms: int, ttft_p50: list[float]) -> dict[str, Any]:
+    samples = []
+    for v in ttft_p50:
+        s = sample(50.0)
+        s["extra"] = {**s["extra"], "ttft_ms": {"p50": v, "p99": v * 1.2}, "upstream_ttft_ms": ttft_ms}
+        samples.append(s)
+    return {"id": f"{stack}/chat/chat/c100/ttft{ttft_ms}ms", "stack": stack, "scenario": "chat", "driver": "chat",
+            "mode": "closed", "concurrency": 100, "status": "ok", "samples": samples, "summary": {}, "flags": [],
+            "family": "latency-sweep", "db_delay_ms": None, "upstream_ttft_ms": ttft_ms, "variant": "recommended",
+            "setup": {"server": "x", "processes": 1, "workers": 1, "cores": [0], "threads_per_worker": 8}}
+
+
+def test_ttft_table_shows_the_ratio_per_upstream_ttft(tmp_path: Path) -> None:
+    cells = [chat_cell(FLASK, 300, [3000, 3100, 2950]), chat_cell(FAST, 300, [330, 340, 320]),
+             chat_cell(FLASK, 1000, [10500, 10600, 10400]), chat_cell(FAST, 1000, [1300, 1350, 1320])]
+    blocks = sweep.ttft_blocks(doc(cells)["sweep"])
+    ratios = next(b for b in blocks if isinstance(b, Table) and b.header[:2] == ["pair", "upstream TTFT ms"])
+    assert [r[1] for r in ratios.rows] == ["300", "1000"]
+    assert all(r[2].endswith("]") and "x [" in r[2] for r in ratios.rows), ratios.rows
+
+
+def test_a_database_verdict_names_the_round_trip_it_was_judged_at_and_why() -> None:
+    """The round trip and its reason come from the run: the proxy's direct measurement, the main
+    matrix's repetitions and the sweep's delays (none hard-coded)."""
+    from loadtests import verdict_render, verdicts
+    from tests.test_verdicts_docs import doc as main_doc
+    from tests.test_verdicts_docs import rps_cell
+
+    claim = verdicts.load_registry().by_id("eas-db-query-5x")
+    base, cand = claim.baseline or "", claim.candidate or ""
+    results = main_doc(rps_cell(base, "card", 1000.0), rps_cell(cand, "card", 900.0))
+    bare = verdict_render.compared_text(verdicts.judge(claim, results))
+    assert "DB round trip judged at: the main matrix's local PostgreSQL, no injected delay" in bare
+    assert "round trip not measured in this run" in bare and "no sweep cells for this pair" in bare
+    results["sweep"] = doc([cell(base, d, jitter(1000, 3)) for d in (0, 5, 20)]
+                           + [cell(cand, d, jitter(900, 3)) for d in (0, 5, 20)])["sweep"]
+    results["sweep"]["proxy_overhead"]["direct_p50_ms"] = 0.0734
+    text = verdict_render.compared_text(verdicts.judge(claim, results))
+    assert "0.073 ms per round trip (median of 2000 direct `SELECT 1`s)" in text
+    assert "the sweep (5 repetitions of 3 s) gives the factor at 0/5/20 ms injected" in text
+    for d in (0, 5, 20):  # every swept delay with its ratio and interval
+        assert f"sweep, {d} ms injected DB round trip (c64): 0.9" in text
+    config = verdicts.judge(verdicts.load_registry().by_id("eas-simple-json-5x"), results)
+    assert "DB round trip" not in verdict_render.compared_text(config)  # config reads no database

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from loadtests.sweep import annotate
@@ -47,6 +49,14 @@ def test_profiles_sweep_sizes() -> None:
     assert len(QUICK.delays_ms) == 2 and len(QUICK.stacks) == 2
     assert QUICK.estimate_s() < 180
     assert set(STANDARD.delays_ms) == {0.0, 1.0, 5.0, 20.0}
+    # issue 14's note: the crossover for card and review; intervals from three repetitions; TTFT swept
+    assert {"card", "review"} <= set(STANDARD.scenarios) and STANDARD.repetitions >= 3
+    assert len(STANDARD.ttft_ms) >= 2 and 300 in STANDARD.ttft_ms
+    # the review transaction writes: each server is followed by a database restore, priced
+    card_only = dataclasses.replace(STANDARD, scenarios=("card",))
+    assert STANDARD.estimate_s() - card_only.estimate_s() > (
+        STANDARD.repetitions * len(STANDARD.delays_ms) * len(STANDARD.stacks) * STANDARD.duration_s)
+    assert STANDARD.estimate_s() < 16 * 60
 
 
 def test_annotate_divides_by_requests() -> None:
