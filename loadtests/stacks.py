@@ -85,8 +85,10 @@ def _registry() -> dict[str, Stack]:
     for server in all_servers("wsgi"):
         stacks.append(Stack(f"raw-wsgi-{server}", "raw-wsgi", server, "floor", "floor"))
     for hello, server in HELLO_SERVER.items():
-        # a database floor is sent the REST app's requests (loadtests.floors: `as_app`)
-        api: Api = "rest" if FLOOR_DEFS[hello].database else "floor"
+        # a floor with `as_app` is sent that app's requests (a database floor the REST app's,
+        # the Strawberry floor the GraphQL app's config request: loadtests.floors)
+        floor = FLOOR_DEFS[hello]
+        api: Api = ("graphql" if floor.api == "graphql" else "rest") if floor.as_app else "floor"
         stacks.append(Stack(hello, hello, server, api, "floor"))
     return {s.id: s for s in stacks}
 

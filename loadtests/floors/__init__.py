@@ -29,10 +29,13 @@ class Floor:
     # Scenarios this floor answers with the app's own request instead of one GET of its ready
     # path (a database floor reads a card as the app does); empty: the `floors=True` scenarios.
     as_app: tuple[str, ...] = ()
+    # Whose requests it is sent for `as_app` ("rest": the REST app's; "graphql": the GraphQL app's).
+    api: str = "rest"
+    database_read: bool = True  # it reads the run's database (needs STACKBENCH_DSN)
 
     @property
     def database(self) -> bool:
-        return bool(self.as_app)
+        return bool(self.as_app) and self.database_read
 
     @property
     def kind(self) -> Kind:
@@ -56,6 +59,8 @@ FLOORS: dict[str, Floor] = {
                 "loadtests.floors.hello_strawberry:app", "asgi", ready_path="/?query=%7Bmessage%7D"
             ),
             "strawberry-graphql",
+            # the GraphQL app's own config request, through the app's caches (hello_strawberry.py)
+            as_app=("config",), api="graphql", database_read=False,
         ),
         Floor("db-fastapi", AppTarget("loadtests.floors.db_fastapi:app", "asgi"), "fastapi", as_app=("card",)),
         Floor("db-flask", AppTarget("loadtests.floors.db_flask:app", "wsgi"), "flask", as_app=("card",)),

@@ -70,6 +70,24 @@ def test_graphql_card_has_no_floor_and_config_uses_strawberrys() -> None:
     assert config.floor == "hello-strawberry" and config.value == 0.9
 
 
+def test_graphql_config_above_its_floor_is_still_met_but_the_floor_is_the_like_for_like_one() -> None:
+    """The registry judges graphql's config against `hello-strawberry`, and that floor is the one
+    sent the GraphQL app's own request (tests/loadtests/test_strawberry_floor.py)."""
+    from loadtests import stacks as registry
+
+    floor = registry.STACKS["hello-strawberry"]
+    assert floor.api == "graphql" and floor.server == registry.STACKS["graphql-uvicorn"].server
+    stacks = {**STACKS, "hello-strawberry": StackInfo(floor.impl, floor.server, "floor"),
+              "graphql-granian": StackInfo("graphql", "granian-asgi", "app")}
+    cells = [Measured("graphql-uvicorn", "config", 100, 2500.0), Measured("hello-strawberry", "config", 100, 2800.0),
+             Measured("graphql-granian", "config", 100, 2000.0)]
+    rows = floor_ratios(cells, stacks, primary=100)
+    config = _one(rows, "graphql-uvicorn", "config")
+    assert config.reading == "met" and round(config.value or 0, 3) == 0.893
+    granian = _one(rows, "graphql-granian", "config")
+    assert granian.reading == "not measured" and "uvicorn" in granian.why
+
+
 def test_only_levels_the_floor_was_measured_at_and_the_primary_level() -> None:
     cells = [Measured("rest-uvicorn", "config", c, 3000.0) for c in (16, 100, 256)]
     cells.append(Measured("hello-fastapi", "config", 16, 3000.0))  # the floor at 16 only
