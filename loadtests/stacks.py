@@ -26,7 +26,7 @@ APPS: dict[str, AppTarget] = {
 FLOORS: dict[str, AppTarget] = {name: floor.app for name, floor in FLOOR_DEFS.items()}
 # Which server a framework floor runs on: the one its app stack is most often run on.
 HELLO_SERVER = {"hello-fastapi": "uvicorn", "hello-flask": "gunicorn-gthread", "hello-strawberry": "uvicorn",
-                "db-fastapi": "uvicorn", "db-flask": "gunicorn-gthread"}
+                "db-fastapi": "uvicorn", "db-flask": "gunicorn-gthread", "db-strawberry": "uvicorn"}
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ FLOORS: dict[str, Floor] = {
         ),
         Floor("db-fastapi", AppTarget("loadtests.floors.db_fastapi:app", "asgi"), "fastapi", as_app=("card",)),
         Floor("db-flask", AppTarget("loadtests.floors.db_flask:app", "wsgi"), "flask", as_app=("card",)),
+        Floor("db-strawberry", AppTarget("loadtests.floors.db_strawberry:app", "asgi", ready_path="/?query=%7Bmessage%7D"),
+              "strawberry-graphql", as_app=("card",), api="graphql"),
     ]
 }
 

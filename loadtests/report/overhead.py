@@ -48,8 +48,8 @@ def overhead_section(doc: dict[str, Any], charts_dir: Path | None = None) -> Sec
         "app's own config request — POST, the same document — and runs the app's Strawberry extensions, "
         "parser and validation caches included, and orjson); card: the framework "
         "with its community's raw driver reading the same row after the same PyJWT check (`db-fastapi`: "
-        "asyncpg; `db-flask`: psycopg 3, no ORM, no service layer; loadtests/floors/). A floor runs on one "
-        "server per framework, so stacks on other servers read not measured. GraphQL's card has no floor "
-        "that compares like with like. Medians of this run's samples; one repetition is indicative only.",
+        "asyncpg; `db-flask`: psycopg 3; `db-strawberry`: asyncpg, sent the GraphQL app's card request; no ORM, "
+        "no service layer; loadtests/floors/). A floor runs on one "
+        "server per framework, so stacks on other servers read not measured. Medians of this run's samples; one repetition is indicative only.",
         table,
     ])
