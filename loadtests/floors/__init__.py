@@ -1,11 +1,14 @@
 """Floors: apps with no service layer, served by every server of their kind.
 
 ``raw-asgi`` / ``raw-wsgi`` measure the server alone (and the load generator's headroom);
-``hello-*`` measure each framework's own hello world. All answer ``{"message": "hello"}``
-(Strawberry inside its ``{"data": …}`` envelope).
+``hello-*`` measure each framework's own hello world. All answer ``{"message": "hello"}`` on their
+ready path (Strawberry inside its ``{"data": …}`` envelope); ``hello-strawberry`` is measured on
+the GraphQL app's own config request instead (``as_app``, ``api="graphql"``: same method,
+document, extensions and caches, orjson; loadtests/floors/hello_strawberry.py).
 
 ``db-*`` are database floors: a framework and its community's raw driver reading one card
-(``db_fastapi``: asyncpg; ``db_flask``: psycopg 3), no ORM and no service layer. They answer the
+(``db_fastapi``: asyncpg; ``db_flask``: psycopg 3; ``db_strawberry``: asyncpg under Strawberry,
+answering the GraphQL app's card request), no ORM and no service layer. They answer the
 ``card`` scenario with the app's own request (path, bearer token, card ids) and body, from the
 run's seeded database (``STACKBENCH_DSN``, as every stack gets it), so app ÷ floor is the cost
 of everything our app adds to that read (loadtests/floor_ratios.py).
