@@ -104,7 +104,7 @@ class Bench(Ledger):
 
     def _user(self, stack: Stack, client: httpx.Client) -> scenarios.BenchUser | None:
         if stack.kind == "floor":  # a database floor has no login: a token signed as the app signs it
-            return floors.bench_user(self.plan.profile.seed, self.env) if stack.api == "rest" else None
+            return floors.bench_user(self.plan.profile.seed, self.env) if stack.api != "floor" else None
         username = "user00001"
         token = scenarios.login(client, stack.api, username)
         decks, cards = scenarios.owned_ids(self.plan.profile.seed, 1)

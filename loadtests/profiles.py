@@ -116,7 +116,7 @@ class Profile:
 
 QUICK_FLOORS = (
     "raw-asgi-granian-asgi", "raw-asgi-uvicorn", "raw-wsgi-granian-wsgi", "raw-wsgi-gunicorn-gthread",
-    "hello-fastapi", "hello-flask", "hello-strawberry", "db-fastapi", "db-flask",
+    "hello-fastapi", "hello-flask", "hello-strawberry", "db-fastapi", "db-flask", "db-strawberry",
 )
 
 PROFILES = {

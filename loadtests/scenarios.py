@@ -126,7 +126,7 @@ _ALL: tuple[Scenario, ...] = (
              "one indexed read with authentication", "closed", _sweep, sweep=True,
              rest=_get("/api/cards/{id}", "card_ids"), graphql=_gql(v.GQL_CARD, {"id": "__ID__"}, "card_ids"),
              check=v.verify_card, open_loop=True, delay_sweep=True,
-             floor_of={"rest": "db-fastapi", "flask": "db-flask", "graphql": None}),
+             floor_of={"rest": "db-fastapi", "flask": "db-flask", "graphql": "db-strawberry"}),
     Scenario("decks", f"decks — GET a user's decks, a page of {v.DECKS_PAGE} (paginated list with counts)",
              "a paginated list query with an aggregate per row", "closed", _primary,
              rest=_get(f"/api/decks?limit={v.DECKS_PAGE}"),

@@ -26,7 +26,7 @@ APPS: dict[str, AppTarget] = {
 FLOORS: dict[str, AppTarget] = {name: floor.app for name, floor in FLOOR_DEFS.items()}
 # Which server a framework floor runs on: the one its app stack is most often run on.
 HELLO_SERVER = {"hello-fastapi": "uvicorn", "hello-flask": "gunicorn-gthread", "hello-strawberry": "uvicorn",
-                "db-fastapi": "uvicorn", "db-flask": "gunicorn-gthread"}
+                "db-fastapi": "uvicorn", "db-flask": "gunicorn-gthread", "db-strawberry": "uvicorn"}
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,10 @@ def _registry() -> dict[str, Stack]:
     for server in all_servers("wsgi"):
         stacks.append(Stack(f"raw-wsgi-{server}", "raw-wsgi", server, "floor", "floor"))
     for hello, server in HELLO_SERVER.items():
-        # a database floor is sent the REST app's requests (loadtests.floors: `as_app`)
-        api: Api = "rest" if FLOOR_DEFS[hello].database else "floor"
+        # a floor with `as_app` is sent that app's requests (a database floor the REST app's,
+        # the Strawberry floor the GraphQL app's config request: loadtests.floors)
+        floor = FLOOR_DEFS[hello]
+        api: Api = ("graphql" if floor.api == "graphql" else "rest") if floor.as_app else "floor"
         stacks.append(Stack(hello, hello, server, api, "floor"))
     return {s.id: s for s in stacks}
 

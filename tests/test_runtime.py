@@ -43,6 +43,7 @@ TARGETS = [
     "loadtests.floors.raw_wsgi",
     "loadtests.floors.db_fastapi",
     "loadtests.floors.db_flask",
+    "loadtests.floors.db_strawberry",
 ]
 
 

@@ -1,11 +1,14 @@
 """Floors: apps with no service layer, served by every server of their kind.
 
 ``raw-asgi`` / ``raw-wsgi`` measure the server alone (and the load generator's headroom);
-``hello-*`` measure each framework's own hello world. All answer ``{"message": "hello"}``
-(Strawberry inside its ``{"data": …}`` envelope).
+``hello-*`` measure each framework's own hello world. All answer ``{"message": "hello"}`` on their
+ready path (Strawberry inside its ``{"data": …}`` envelope); ``hello-strawberry`` is measured on
+the GraphQL app's own config request instead (``as_app``, ``api="graphql"``: same method,
+document, extensions and caches, orjson; loadtests/floors/hello_strawberry.py).
 
 ``db-*`` are database floors: a framework and its community's raw driver reading one card
-(``db_fastapi``: asyncpg; ``db_flask``: psycopg 3), no ORM and no service layer. They answer the
+(``db_fastapi``: asyncpg; ``db_flask``: psycopg 3; ``db_strawberry``: asyncpg under Strawberry,
+answering the GraphQL app's card request), no ORM and no service layer. They answer the
 ``card`` scenario with the app's own request (path, bearer token, card ids) and body, from the
 run's seeded database (``STACKBENCH_DSN``, as every stack gets it), so app ÷ floor is the cost
 of everything our app adds to that read (loadtests/floor_ratios.py).
@@ -29,10 +32,13 @@ class Floor:
     # Scenarios this floor answers with the app's own request instead of one GET of its ready
     # path (a database floor reads a card as the app does); empty: the `floors=True` scenarios.
     as_app: tuple[str, ...] = ()
+    # Whose requests it is sent for `as_app` ("rest": the REST app's; "graphql": the GraphQL app's).
+    api: str = "rest"
+    database_read: bool = True  # it reads the run's database (needs STACKBENCH_DSN)
 
     @property
     def database(self) -> bool:
-        return bool(self.as_app)
+        return bool(self.as_app) and self.database_read
 
     @property
     def kind(self) -> Kind:
@@ -56,9 +62,13 @@ FLOORS: dict[str, Floor] = {
                 "loadtests.floors.hello_strawberry:app", "asgi", ready_path="/?query=%7Bmessage%7D"
             ),
             "strawberry-graphql",
+            # the GraphQL app's own config request, through the app's caches (hello_strawberry.py)
+            as_app=("config",), api="graphql", database_read=False,
         ),
         Floor("db-fastapi", AppTarget("loadtests.floors.db_fastapi:app", "asgi"), "fastapi", as_app=("card",)),
         Floor("db-flask", AppTarget("loadtests.floors.db_flask:app", "wsgi"), "flask", as_app=("card",)),
+        Floor("db-strawberry", AppTarget("loadtests.floors.db_strawberry:app", "asgi", ready_path="/?query=%7Bmessage%7D"),
+              "strawberry-graphql", as_app=("card",), api="graphql"),
     ]
 }
 

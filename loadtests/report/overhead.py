@@ -44,10 +44,12 @@ def overhead_section(doc: dict[str, Any], charts_dir: Path | None = None) -> Sec
     return Section("App vs its framework's floor", blocks=[
         f"Each app stack's median throughput as a share of its framework's floor on the same server, from "
         f"cells of this run at the same connections (issue 18's target: at least {fr.TARGET:.2f}×). config: "
-        "the framework's hello world (`hello-fastapi`, `hello-flask`, `hello-strawberry`); card: the framework "
+        "the framework's hello world (`hello-fastapi`, `hello-flask`; `hello-strawberry` is sent the GraphQL "
+        "app's own config request — POST, the same document — and runs the app's Strawberry extensions, "
+        "parser and validation caches included, and orjson); card: the framework "
         "with its community's raw driver reading the same row after the same PyJWT check (`db-fastapi`: "
-        "asyncpg; `db-flask`: psycopg 3, no ORM, no service layer; loadtests/floors/). A floor runs on one "
-        "server per framework, so stacks on other servers read not measured. GraphQL's card has no floor "
-        "that compares like with like. Medians of this run's samples; one repetition is indicative only.",
+        "asyncpg; `db-flask`: psycopg 3; `db-strawberry`: asyncpg, sent the GraphQL app's card request; no ORM, "
+        "no service layer; loadtests/floors/). A floor runs on one "
+        "server per framework, so stacks on other servers read not measured. Medians of this run's samples; one repetition is indicative only.",
         table,
     ])

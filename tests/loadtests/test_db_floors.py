@@ -68,3 +68,32 @@ def test_a_database_floor_answers_the_card_as_the_app_does(
         assert client.get(f"/api/cards/{user.card_ids[0]}",
                           headers={"Authorization": f"Bearer {wrong.token}"}).status_code == 401
         scenarios.verify("card", stack.api, client, user)  # the runner's check before measuring
+
+
+@pytest.mark.server
+def test_the_strawberry_database_floor_answers_the_graphql_card_as_the_app_does(seeded: str) -> None:
+    """db-strawberry is sent the GraphQL app's card request and answers the GraphQL app's body."""
+    from impl_graphql import create_app as create_graphql_app
+    from loadtests.floors import db_strawberry, hello_strawberry
+    from tests.loadtests.test_strawberry_floor import _built, _strawberry_class
+
+    stack = STACKS["db-strawberry"]
+    assert stack.api == "graphql" and stack.supports("card") and not stack.supports("config")
+    assert scenarios.get("card").floor_of["graphql"] == "db-strawberry"
+    assert [_strawberry_class(e) for e in _built(db_strawberry.schema.extensions)] == [
+        _strawberry_class(e) for e in _built(hello_strawberry.schema.extensions)]  # the app's (test_strawberry_floor)
+    env = {"STACKBENCH_DSN": seeded, "STACKBENCH_JWT_SECRET": SECRET}
+    user = bench_user(PLAN, env)
+    spec_of = scenarios.get("card").graphql
+    assert spec_of is not None
+    request = spec_of(user)
+    bodies = [request.render(__import__("random").Random(n))[1] or "" for n in range(6)]
+    with TestClient(create_graphql_app(make_settings(seeded, jwt_secret=SECRET))) as app_client:
+        expected = [app_client.post("/graphql", content=b, headers=request.headers).json() for b in bodies]
+    spec = ServerSpec(stack.server, FLOORS["db-strawberry"].app, port=0, workers=1, env=env)
+    with serving(spec) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        for body, answer in zip(bodies, expected, strict=True):
+            response = client.post("/graphql", content=body, headers=request.headers)
+            assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+            assert response.json() == answer and answer["data"]["card"] is not None
+        scenarios.verify("card", stack.api, client, user)  # null for an unknown card, UNAUTHENTICATED without a token

@@ -59,15 +59,43 @@ def test_missing_failed_or_zero_floors_read_not_measured_never_a_division() -> N
     assert "rest-uvicorn cell" in _one(rows, "rest-uvicorn", "card").why
 
 
-def test_graphql_card_has_no_floor_and_config_uses_strawberrys() -> None:
-    stacks = {**STACKS, "hello-strawberry": StackInfo("hello-strawberry", "uvicorn", "floor")}
+def test_graphql_card_uses_the_strawberry_database_floor_and_config_strawberrys() -> None:
+    stacks = {**STACKS, "hello-strawberry": StackInfo("hello-strawberry", "uvicorn", "floor"),
+              "db-strawberry": StackInfo("db-strawberry", "uvicorn", "floor")}
     cells = [Measured("graphql-uvicorn", "card", 100, 700.0), Measured("db-fastapi", "card", 100, 1000.0),
+             Measured("db-strawberry", "card", 100, 800.0),
              Measured("graphql-uvicorn", "config", 100, 900.0), Measured("hello-strawberry", "config", 100, 1000.0)]
     rows = floor_ratios(cells, stacks, primary=100)
     card = _one(rows, "graphql-uvicorn", "card")
-    assert card.floor is None and card.value is None and card.reading == "no floor"
+    assert card.floor == "db-strawberry" and card.value == 0.875 and card.reading == "met"  # never db-fastapi (REST)
     config = _one(rows, "graphql-uvicorn", "config")
     assert config.floor == "hello-strawberry" and config.value == 0.9
+
+
+def test_graphql_card_without_its_floor_in_the_run_reads_not_measured() -> None:
+    stacks = {**STACKS, "db-strawberry": StackInfo("db-strawberry", "uvicorn", "floor")}
+    rows = floor_ratios([Measured("graphql-uvicorn", "card", 100, 700.0), Measured("db-fastapi", "card", 100, 1000.0)],
+                        stacks, primary=100)
+    card = _one(rows, "graphql-uvicorn", "card")
+    assert card.value is None and card.reading == "not measured" and "db-strawberry not measured" in card.why
+
+
+def test_graphql_config_above_its_floor_is_still_met_but_the_floor_is_the_like_for_like_one() -> None:
+    """The registry judges graphql's config against `hello-strawberry`, and that floor is the one
+    sent the GraphQL app's own request (tests/loadtests/test_strawberry_floor.py)."""
+    from loadtests import stacks as registry
+
+    floor = registry.STACKS["hello-strawberry"]
+    assert floor.api == "graphql" and floor.server == registry.STACKS["graphql-uvicorn"].server
+    stacks = {**STACKS, "hello-strawberry": StackInfo(floor.impl, floor.server, "floor"),
+              "graphql-granian": StackInfo("graphql", "granian-asgi", "app")}
+    cells = [Measured("graphql-uvicorn", "config", 100, 2500.0), Measured("hello-strawberry", "config", 100, 2800.0),
+             Measured("graphql-granian", "config", 100, 2000.0)]
+    rows = floor_ratios(cells, stacks, primary=100)
+    config = _one(rows, "graphql-uvicorn", "config")
+    assert config.reading == "met" and round(config.value or 0, 3) == 0.893
+    granian = _one(rows, "graphql-granian", "config")
+    assert granian.reading == "not measured" and "uvicorn" in granian.why
 
 
 def test_only_levels_the_floor_was_measured_at_and_the_primary_level() -> None:
