@@ -15,8 +15,8 @@ What it does per request, so that the app-to-floor ratio is honest:
   (body limit, request checks) and its RFC 9457 problem details beyond status and title.
 * the query: the app's own (`cards.id = $1 AND cards.owner_id = $2`, the owner denormalised on
   the card), as an asyncpg prepared statement (asyncpg caches them per connection).
-* the pool: the app's budget per worker process, ``STACKBENCH_POOL_SIZE`` connections kept
-  (default 20, as the app's) up to ``+ STACKBENCH_POOL_MAX_OVERFLOW`` (default 0).
+* the pool: the app's budget per worker process (its `Settings`: ``STACKBENCH_POOL_SIZE``
+  connections kept, up to ``+ STACKBENCH_POOL_MAX_OVERFLOW``; `card.asyncpg_pool`).
 
 ``GET /`` answers ``{"message": "hello"}``: the servers' readiness probe.
 """
@@ -24,25 +24,18 @@ What it does per request, so that the app-to-floor ratio is honest:
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from flashcards.runtime import apply_gc_policy
 from loadtests.floors.bearer import user_id
-from loadtests.floors.card import card_body, card_sql
+from loadtests.floors.card import asyncpg_pool, card_body, card_sql
 
-# The DSN the runner gives every stack; asyncpg wants a plain libpq URL (no `+driver`).
-DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
-POOL_SIZE = int(os.environ.get("STACKBENCH_POOL_SIZE", "20"))
-POOL_OVERFLOW = int(os.environ.get("STACKBENCH_POOL_MAX_OVERFLOW", "0"))
 CARD_SQL = card_sql("$1", "$2")
 
 
@@ -62,9 +55,7 @@ class Card(BaseModel):
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    if not DSN.startswith("postgresql://"):
-        raise RuntimeError(f"the database floor needs PostgreSQL in STACKBENCH_DSN, got {DSN[:40]!r}")
-    app.state.pool = await asyncpg.create_pool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE + POOL_OVERFLOW)
+    app.state.pool = await asyncpg_pool()
     try:
         yield
     finally:

@@ -14,8 +14,6 @@ A one-function lifespan wrapper makes the pool at start-up (Strawberry's view ha
 
 from __future__ import annotations
 
-import os
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,12 +25,9 @@ from strawberry.types import Info
 
 from flashcards.runtime import apply_gc_policy
 from loadtests.floors.bearer import user_id
-from loadtests.floors.card import card_body, card_sql
+from loadtests.floors.card import asyncpg_pool, card_body, card_sql
 from loadtests.floors.hello_strawberry import OrjsonGraphQL, config, extensions
 
-DSN = re.sub(r"^postgresql\+\w+://", "postgresql://", os.environ.get("STACKBENCH_DSN", ""))
-POOL_SIZE = int(os.environ.get("STACKBENCH_POOL_SIZE", "10"))
-POOL_OVERFLOW = int(os.environ.get("STACKBENCH_POOL_MAX_OVERFLOW", "10"))
 CARD_SQL = card_sql("$1", "$2")
 POOL: dict[str, asyncpg.Pool] = {}
 
@@ -94,11 +89,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            if not DSN.startswith("postgresql://"):
-                await send({"type": "lifespan.startup.failed",
-                            "message": f"the database floor needs PostgreSQL in STACKBENCH_DSN, got {DSN[:40]!r}"})
+            try:
+                POOL["pool"] = await asyncpg_pool()
+            except RuntimeError as error:
+                await send({"type": "lifespan.startup.failed", "message": str(error)})
                 return
-            POOL["pool"] = await asyncpg.create_pool(DSN, min_size=POOL_SIZE, max_size=POOL_SIZE + POOL_OVERFLOW)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             pool = POOL.pop("pool", None)
