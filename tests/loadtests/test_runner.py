@@ -241,7 +241,10 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     # the sweep included; the robustness matrix (issue 19's reference sizes) is priced on top, apart
     ws_connect = sum(plan.repetitions(s, "ws-connect") for s in plan.stacks if "ws-connect" in plan.scenarios[s.id])
     assert ws_connect == 10
-    assert estimate["total"] - estimate["robustness"] + profile.db_sweep.estimate_s() <= 65 * 60, estimate
+    # fan-out across 1 and 2 workers (PostgreSQL feed, issue 16): priced, at most 2 minutes on top
+    assert profile.fanout_workers == (1, 2) and 0 < estimate["fanout_workers"] <= 120, estimate
+    assert (estimate["total"] - estimate["robustness"] - estimate["fanout_workers"]
+            + profile.db_sweep.estimate_s() <= 65 * 60), estimate
     assert 0 < estimate["robustness"] <= 20 * 60, estimate
     stacks = {s.id: s for s in plan.stacks}
     for (stack_id, scenario), levels in claimed_cells().items():
