@@ -15,6 +15,7 @@ import pytest
 
 from flashcards._sync.database import Database
 from loadtests import fanout_workers, measure
+from loadtests.document import FanoutAcrossWorkers
 from loadtests.launcher import RunningServer, serving
 from loadtests.report.document import to_markdown
 from loadtests.report.realtime import fanout_workers_section as _section
@@ -68,6 +69,9 @@ def test_two_workers_every_subscriber_gets_the_event_and_both_workers_hold_subsc
     assert sum(split.values()) >= 50  # the held streams (plus the publisher's connection, at times)
     holding = {int(pid) for pid, n in split.items() if n}
     assert len(holding) == 2 and two_workers.pid not in holding, split  # two workers, not the master
+    entry = {"stack": "rest-uvicorn", "workers": 2, "subscribers": 50, "transport": "sse", "status": "ok",
+             "sample": sample, "server_cpus": [0], "flags": []}
+    FanoutAcrossWorkers.model_validate(entry)  # the results schema holds it
 
 
 def _entry(workers: int, split: dict[str, int], status: str = "ok") -> dict[str, object]:
@@ -91,6 +95,8 @@ def fanout_workers_section(doc: dict[str, Any]) -> str:
 def test_the_report_section_shows_both_worker_counts_and_the_split() -> None:
     doc = {"fanout_workers": [_entry(1, {"11": 1000}), _entry(2, {"10": 0, "12": 510, "13": 490})],
            "cells": [], "settings": {"server_cpus": [0]}}
+    for entry in doc["fanout_workers"]:
+        FanoutAcrossWorkers.model_validate(entry)
     html = fanout_workers_section(doc)
     assert "Fan-out across workers (PostgreSQL feed)" in html
     assert "rest-uvicorn" in html and "510 / 490" in html and "1000" in html
