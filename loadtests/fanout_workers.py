@@ -97,16 +97,12 @@ def run(bench: Bench) -> list[dict[str, Any]]:
     """Every (stack, worker count) of the profile; one entry each, in `doc["fanout_workers"]`."""
     from loadtests.bench import CONNECT_TIMEOUT_S
     from loadtests.launcher import ServerError
-    from loadtests.stacks import STACKS
 
     profile = bench.plan.profile
     entries: list[dict[str, Any]] = bench.doc.setdefault("fanout_workers", [])
-    planned = {s.id for s in bench.plan.stacks}
     sqlite = bench.db.dsn.startswith("sqlite")
-    for stack_id in profile.fanout_workers_stacks:
-        if stack_id not in planned or stack_id not in STACKS:
-            continue
-        stack = STACKS[stack_id]
+    for stack in bench.plan.fanout_workers_stacks():  # the profile's stacks whose sse-fanout runs
+        stack_id = stack.id
         for workers in profile.fanout_workers:
             entry: dict[str, Any] = {
                 "stack": stack_id, "workers": workers, "subscribers": profile.fanout_workers_subscribers,

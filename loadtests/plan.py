@@ -142,7 +142,8 @@ class Plan:
 
     def fanout_workers_stacks(self) -> list[Stack]:
         """The stacks of the fan-out-across-workers cells (loadtests/fanout_workers.py)."""
-        return [s for s in self.stacks if s.id in self.profile.fanout_workers_stacks]
+        return [s for s in self.stacks if s.id in self.profile.fanout_workers_stacks
+                and "sse-fanout" in self.scenarios.get(s.id, [])]
 
     def open_loop(self, stack: Stack) -> bool:
         return (stack.id in self.profile.featured and scenarios.open_loop().name in self.scenarios[stack.id]

@@ -68,8 +68,13 @@ def test_smoke_run_measures_every_kind_of_cell(tmp_path: Path) -> None:
     assert fanout["single_event"]["delivered"] == fanout["single_event"]["expected"] == 20
     stack = doc["stacks"]["rest-uvicorn"]
     assert stack["settings"]["loop"] == "uvloop" and stack["fanout_server"]["workers"] == 1
+    # fan-out across workers needs the PostgreSQL feed: on SQLite the cell is refused, with why
+    (across,) = doc["fanout_workers"]
+    assert (across["stack"], across["workers"], across["status"]) == ("rest-uvicorn", 2, "refused")
+    assert "PostgreSQL" in across["error"]
     report = Path(doc["run_id"]).name
     assert (tmp_path / "runs" / report / "report.html").exists()
+    assert "Fan-out across workers (PostgreSQL feed)" in (tmp_path / "runs" / report / "report.md").read_text()
 
 
 def test_a_server_that_dies_fails_its_cells_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
