@@ -71,6 +71,24 @@ class Interruption(JsonModel):
 
 
 
+class FanoutAcrossWorkers(JsonModel):
+    """One fan-out-across-workers entry (loadtests/fanout_workers.py, issue 16): SSE subscribers
+    on a server with `workers` workers, delivery through the PostgreSQL feed. `sample` is the
+    sse-fanout sample (measure.fanout) with `extra.worker_split` (pid → ESTABLISHED connections
+    held on the server port), `extra.workers_holding` and `extra.spread`."""
+
+    stack: str
+    workers: Count
+    subscribers: Count
+    transport: str
+    status: Literal["ok", "refused", "failed"]
+    error: str | None = None
+    setup: dict[str, Any] | None = None
+    sample: dict[str, Any] | None = None
+    server_cpus: list[Count] = []
+    flags: list[str] = []
+
+
 class Run(JsonModel):
     """One results document (one `stackbench bench` run)."""
 
@@ -88,6 +106,8 @@ class Run(JsonModel):
     checks: dict[str, Any] | None = None
     # absent in documents written before issue 19's robustness matrix (still schema 2: optional)
     robustness: Robustness | None = None
+    # fan-out across server workers through the PostgreSQL feed (issue 16; absent before it)
+    fanout_workers: list[FanoutAcrossWorkers] | None = None
     # "interrupted": stopped by SIGINT/SIGTERM or a crash; `interrupted` says when and in what
     # (absent in documents written before issue 20: they read as complete)
     status: Literal[RUN_STATUSES] | None = None  # type: ignore[valid-type]

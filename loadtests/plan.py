@@ -137,7 +137,13 @@ class Plan:
                 total += len(profile.open_loop_fractions) + profile.sustainable_search
         total += sum(len(self.equal_load_scenarios(s)) * sum(profile.equal_load_repetitions)
                      for s in self.equal_load_stacks())
+        total += len(self.fanout_workers_stacks()) * len(profile.fanout_workers)
         return total
+
+    def fanout_workers_stacks(self) -> list[Stack]:
+        """The stacks of the fan-out-across-workers cells (loadtests/fanout_workers.py)."""
+        return [s for s in self.stacks if s.id in self.profile.fanout_workers_stacks
+                and "sse-fanout" in self.scenarios.get(s.id, [])]
 
     def open_loop(self, stack: Stack) -> bool:
         return (stack.id in self.profile.featured and scenarios.open_loop().name in self.scenarios[stack.id]
@@ -208,6 +214,9 @@ class Plan:
             if self.open_loop(stack):
                 phases["open_loop"] += (len(p.open_loop_fractions) + 5 * p.sustainable_search) * (
                     p.warmup_s + p.duration_s + COST_S["sample_overhead"])
+        # fan-out across workers: a server start and one fan-out cell per (stack, worker count)
+        phases["fanout_workers"] = len(self.fanout_workers_stacks()) * len(p.fanout_workers) * (
+            COST_S["server_start_app"] + COST_S["fanout_cell"])
         per_equal = p.equal_load_warmup_s + p.equal_load_duration_s + COST_S["sample_overhead"]
         for stack in self.equal_load_stacks():
             starts = sum(p.equal_load_repetitions)

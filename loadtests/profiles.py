@@ -62,6 +62,11 @@ class Profile:
     # second, so a short window is not noisy, and it keeps the standard profile in its budget
     ws_connect_duration_s: float | None = None
     fanout_rate: float = 5.0
+    # Fan-out across server workers through the PostgreSQL feed (loadtests/fanout_workers.py):
+    # these worker counts, at `fanout_workers_subscribers` SSE subscribers, on these stacks.
+    fanout_workers: tuple[int, ...] = ()
+    fanout_workers_subscribers: int = 1000
+    fanout_workers_stacks: tuple[str, ...] = ("rest-uvicorn",)
     primary_concurrency: int = 64  # wrk connections for due and review, the driver ceiling
     # Stacks that also get open-loop latency, the sustainable-rate search and the locust journey
     # (one per implementation family the claims compare; each costs about a minute).
@@ -127,7 +132,7 @@ PROFILES = {
         floors=(), chat_levels=(5,), fanout_levels=(20,), ws_levels=(20,),
         open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=False,
         upstream_ttft_ms=50, upstream_token_interval_ms=5, upstream_tokens=5, fanout_events=3,
-        fanout_rate=10.0, primary_concurrency=8,
+        fanout_rate=10.0, primary_concurrency=8, fanout_workers=(2,), fanout_workers_subscribers=20,
     ),
     "quick": Profile(
         name="quick", repetitions=1, warmup_s=1.0, duration_s=3.0, concurrency=(100,),
@@ -136,6 +141,7 @@ PROFILES = {
         open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=True,
         micro_runs=2, micro_max_time_s=0.25,  # an interval, never a decisive micro verdict
         fanout_events=5, primary_concurrency=100, db_sweep=sweep_settings.QUICK,
+        fanout_workers=(1, 2), fanout_workers_subscribers=50,
     ),
     # Verdict cells: 5 interleaved repetitions, 10 s wrk windows at c100 (the level the EAS wrk
     # claims name; the primary level of every other closed-loop claim); c16/c256 on config as a
@@ -145,6 +151,7 @@ PROFILES = {
     # With its sweep, ≤ 75 minutes on 2 cores (Plan.estimate_s + SweepSettings.estimate_s): 60
     # until the equal-load loop took due and review too (≈ 3.3 min), which 8 claim parts read;
     # 65 until the sweep took review, a third repetition and a second TTFT (≈ 5.5 → 15 min).
+    # Fan-out across 1 and 2 workers on the PostgreSQL feed adds ≈ 40 s on top (issue 16).
     "standard": Profile(
         name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
         seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
@@ -170,6 +177,8 @@ PROFILES = {
         db_sweep=sweep_settings.STANDARD,  # ≈ 15 min on 2 cores (SweepSettings.estimate_s)
         # the issue's reference sizes (200 slowloris connections for 60 s …): ≈ 20 min, priced apart
         robustness=ROBUSTNESS_STANDARD,
+        # fan-out across 1 and 2 workers through the PostgreSQL feed: ≈ 40 s (Plan.estimate_s)
+        fanout_workers=(1, 2), fanout_workers_subscribers=1000,
     ),
     # The pull-request gate (`stackbench compare --fail-on worse`, examples/ci/): one stack per
     # implementation × config/card/review, 5 interleaved fresh-server repetitions (the rank test

@@ -123,6 +123,10 @@ def main(*, profile: str, impls: list[str] | None, servers: list[str] | None, sc
                 order = plan.stacks[rep % len(plan.stacks):] + plan.stacks[: rep % len(plan.stacks)]
                 for stack in order:
                     bench.run_stack(stack, rep)
+            if chosen.fanout_workers and not db_delays_ms:  # fan-out across workers (PostgreSQL feed)
+                from loadtests.fanout_workers import run as run_fanout_workers
+
+                run_fanout_workers(bench)
             if plan.equal_load_stacks() and not db_delays_ms:
                 bench.equal_load()
             if db_delays_ms or chosen.db_sweep is not None:  # the latency sweep (loadtests/sweep.py)

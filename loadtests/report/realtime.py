@@ -150,5 +150,70 @@ def realtime_sections(doc: dict[str, Any], charts_dir: Path) -> list[Section]:
     run = run_of(doc)
     found = [chat_section(run, charts_dir, sc) for sc in scenarios.of_family("streams")]
     found += [fanout_section(run, charts_dir, sc) for sc in scenarios.of_family("fanout")]
+    found += [fanout_workers_section(doc)]
     found += [connect_section(run, sc) for sc in scenarios.of_family("connect")]
     return [s for s in found if s is not None]
+
+
+def _one_process_figure(doc: dict[str, Any], stack: str, subscribers: int) -> str:
+    """The one-worker sse-fanout cell's one-event p50 / p99 / max at the same level, if run."""
+    for cell in doc.get("cells") or []:
+        if (cell.get("stack"), cell.get("scenario"), cell.get("concurrency")) == (stack, "sse-fanout", subscribers):
+            samples = cell.get("samples") or []
+            one = _dist(_dist(samples[-1].get("extra") or {}, "single_event"), "delivery_ms") if samples else {}
+            if one:
+                return " / ".join(fmt(one.get(k), 1) for k in ("p50", "p99", "max"))
+    return "—"
+
+
+def fanout_workers_section(doc: dict[str, Any], charts_dir: Path | None = None) -> Section | None:
+    """Fan-out across server workers through the PostgreSQL feed (loadtests/fanout_workers.py):
+    one row per stack and worker count, with the subscribers each worker held."""
+    entries = doc.get("fanout_workers") or []
+    if not entries:
+        return None
+    rows = []
+    notes: list[str] = []
+    shared = False
+    for e in entries:
+        sample = e.get("sample") or {}
+        ex = sample.get("extra") or {}
+        one = _dist(ex, "single_event")
+        one_d = _dist(one, "delivery_ms")
+        d = _dist(ex, "delivery_ms")
+        split = {pid: n for pid, n in (ex.get("worker_split") or {}).items() if n}
+        workers = int(e.get("workers") or 0)
+        shared |= workers > len(e.get("server_cpus") or [0]) or "workers-share-cores" in (e.get("flags") or [])
+        if e.get("status") != "ok" or not ex:
+            rows.append([str(e.get("stack")), fmt(workers), fmt(e.get("subscribers")), str(e.get("status")),
+                         "—", "—", "—", "—", "—", "—", "—", str(e.get("error") or "")[:200]])
+            continue
+        spread = ex.get("spread", True)
+        split_text = " / ".join(str(n) for _pid, n in sorted(split.items(), key=lambda kv: int(kv[0]))) or "—"
+        if workers > 1 and not spread:
+            split_text += " (not spread: every subscriber on one worker)"
+            notes.append(f"{e.get('stack')} at {workers} workers: the subscribers all landed on one worker, so "
+                         "this row does not show delivery across workers.")
+        setup = e.get("setup") or {}
+        rows.append([str(e.get("stack")), f"{fmt(workers)} ({fmt(setup.get('processes'))} processes)",
+                     fmt(e.get("subscribers")), f"{fmt(ex.get('connected'))} connected",
+                     " / ".join(fmt(one_d.get(k), 1) for k in ("p50", "p99", "max")) if one_d else "—",
+                     f"{fmt(one.get('delivered'))} / {fmt(one.get('expected'))}" if one else "—",
+                     f"{fmt(d.get('p50'), 1)} / {fmt(d.get('p99'), 1)}",
+                     f"{fmt(ex.get('delivered'))} / {fmt(ex.get('expected'))}", split_text,
+                     _one_process_figure(doc, str(e.get("stack")), int(e.get("subscribers") or 0)),
+                     fmt(sample.get("client_cpu_pct"), 0), ", ".join(e.get("flags") or [])])
+    blocks: list[str | Table | Path] = [
+        "Method: the subscribers hold SSE streams on a server with N workers; an event is published through the "
+        "API (written in the change's transaction, announced with PostgreSQL NOTIFY, which every worker LISTENs "
+        "for and fans out to its own subscribers) and its publish → receipt latency is measured at every "
+        "subscriber, end to end; the per-worker split counts the ESTABLISHED connections each worker process held "
+        "on the server port (psutil) while the streams were held.",
+        Table(["stack", "workers", "subscribers", "held", "one event p50 / p99 / max ms", "one event delivered",
+               "sustained p50 / p99 ms", "delivered / expected", "subscribers per worker",
+               "one-process sse-fanout one event p50 / p99 / max ms", "client CPU %", "flags / reason"], rows)]
+    if shared:
+        blocks.append("The workers share the server core(s) of this run: this measures the cross-worker delivery "
+                      "path (publish → NOTIFY → every worker → every subscriber), not scaling.")
+    blocks += notes
+    return Section("Fan-out across workers (PostgreSQL feed)", blocks=blocks)

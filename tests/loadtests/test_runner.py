@@ -68,8 +68,13 @@ def test_smoke_run_measures_every_kind_of_cell(tmp_path: Path) -> None:
     assert fanout["single_event"]["delivered"] == fanout["single_event"]["expected"] == 20
     stack = doc["stacks"]["rest-uvicorn"]
     assert stack["settings"]["loop"] == "uvloop" and stack["fanout_server"]["workers"] == 1
+    # fan-out across workers needs the PostgreSQL feed: on SQLite the cell is refused, with why
+    (across,) = doc["fanout_workers"]
+    assert (across["stack"], across["workers"], across["status"]) == ("rest-uvicorn", 2, "refused")
+    assert "PostgreSQL" in across["error"]
     report = Path(doc["run_id"]).name
     assert (tmp_path / "runs" / report / "report.html").exists()
+    assert "Fan-out across workers (PostgreSQL feed)" in (tmp_path / "runs" / report / "report.md").read_text()
 
 
 def test_a_server_that_dies_fails_its_cells_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,7 +246,10 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     # the sweep included; the robustness matrix (issue 19's reference sizes) is priced on top, apart
     ws_connect = sum(plan.repetitions(s, "ws-connect") for s in plan.stacks if "ws-connect" in plan.scenarios[s.id])
     assert ws_connect == 10
-    assert estimate["total"] - estimate["robustness"] + profile.db_sweep.estimate_s() <= 75 * 60, estimate
+    # fan-out across 1 and 2 workers (PostgreSQL feed, issue 16): priced, at most 2 minutes on top
+    assert profile.fanout_workers == (1, 2) and 0 < estimate["fanout_workers"] <= 120, estimate
+    assert (estimate["total"] - estimate["robustness"] - estimate["fanout_workers"]
+            + profile.db_sweep.estimate_s() <= 75 * 60), estimate
     assert 0 < estimate["robustness"] <= 20 * 60, estimate
     stacks = {s.id: s for s in plan.stacks}
     for (stack_id, scenario), levels in claimed_cells().items():
