@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from loadtests.cell import Cell, Setup
 from loadtests.jsontypes import SCHEMA_VERSION, Count, JsonModel, Num
@@ -85,8 +85,8 @@ class FanoutAcrossWorkers(JsonModel):
     error: str | None = None
     setup: dict[str, Any] | None = None
     sample: dict[str, Any] | None = None
-    server_cpus: list[Count] = []
-    flags: list[str] = []
+    server_cpus: list[Count] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
 
 
 class Run(JsonModel):
