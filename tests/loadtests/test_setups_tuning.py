@@ -15,9 +15,9 @@ def test_gc_policy_says_the_default_when_the_environment_sets_none() -> None:
 
 
 def test_app_tuning_reads_the_servers_environment_over_the_defaults() -> None:
-    tuning = setups.app_tuning({"STACKBENCH_POOL_SIZE": "20", "STACKBENCH_UPSTREAM_MAX_CONNECTIONS": "1500",
+    tuning = setups.app_tuning({"STACKBENCH_POOL_SIZE": "30", "STACKBENCH_UPSTREAM_MAX_CONNECTIONS": "1500",
                                 "STACKBENCH_EVENT_QUEUE_SIZE": "0", "STACKBENCH_JWT_SECRET": "s3cret"})
-    assert tuning["pool_size"] == 20 and tuning["upstream_max_connections"] == 1500
+    assert tuning["pool_size"] == 30 and tuning["upstream_max_connections"] == 1500
     assert tuning["event_queue_size"] == "0 (invalid)"  # the app would refuse it: said so, not hidden
     assert tuning["sse_keepalive_s"] == Settings.model_fields["sse_keepalive_s"].default
     assert set(tuning) == set(setups.APP_TUNING)
