@@ -30,3 +30,16 @@ def make_settings(dsn: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"dsn": dsn, "environment": "test", **FAST_HASH}
     values.update(overrides)
     return Settings(**values)
+
+
+def fresh_schema(settings: Settings) -> Settings:
+    """Drop and recreate the schema of `settings.dsn` (sync driver), for a module's own database."""
+    from flashcards._sync.database import Database
+
+    db = Database(settings)
+    try:
+        db.drop_schema()
+        db.create_schema()
+    finally:
+        db.dispose()
+    return settings

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from flashcards._sync.database import Database
 from loadtests import fanout_workers, measure
 from loadtests.document import FanoutAcrossWorkers
 from loadtests.launcher import RunningServer, serving
@@ -21,7 +20,7 @@ from loadtests.report.document import to_markdown
 from loadtests.report.realtime import fanout_workers_section as _section
 from loadtests.servers import ServerSpec
 from loadtests.stacks import APPS
-from tests.support import FAST_HASH, make_settings, postgres_dsn
+from tests.support import FAST_HASH, fresh_schema, make_settings, postgres_dsn
 
 FAST_HASH_ENV = {f"STACKBENCH_{k.upper()}": str(v) for k, v in FAST_HASH.items()}
 PASSWORD = "correct horse battery staple"
@@ -30,12 +29,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture(scope="module")
 def two_workers() -> Iterator[RunningServer]:
     dsn = postgres_dsn("stackbench_test_fanout_workers")
-    db = Database(make_settings(dsn))
-    try:
-        db.drop_schema()
-        db.create_schema()
-    finally:
-        db.dispose()
+    fresh_schema(make_settings(dsn))
     env = {"STACKBENCH_DSN": dsn, "STACKBENCH_ENVIRONMENT": "test", **FAST_HASH_ENV,
            "STACKBENCH_MAX_STREAMS_PER_USER": "1000000", "STACKBENCH_MAX_CHATS_PER_USER": "1000000"}
     spec = ServerSpec("uvicorn", APPS["rest"], port=0, workers=2, cpus=(0,), env=env)

@@ -31,7 +31,7 @@ from flashcards._sync.service import Service as SyncService
 from flashcards.settings import Settings
 from flashcards.tables import users
 from tests.graphql.support import InProcessDriver
-from tests.support import make_settings, postgres_dsn
+from tests.support import fresh_schema, make_settings, postgres_dsn
 
 IMPLS = ["flask", "rest", "graphql"]
 PASSWORD = "correct horse battery"
@@ -174,11 +174,7 @@ class App:
 
 
 def _fresh(settings: Settings) -> Settings:
-    db = Database(settings)
-    db.drop_schema()
-    db.create_schema()
-    db.dispose()
-    return settings
+    return fresh_schema(settings)
 
 
 @pytest.fixture(scope="module")

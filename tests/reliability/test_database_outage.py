@@ -16,10 +16,9 @@ import httpx
 import pytest
 
 from flashcards import security
-from flashcards._sync.database import Database
 from flashcards.settings import Settings
 from provision import postgres
-from tests.support import make_settings
+from tests.support import fresh_schema, make_settings
 
 # Each request must be answered within this, database or not (connect timeout 5 s, plus slack).
 BOUND_S = 8.0
@@ -37,10 +36,7 @@ def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pat
 
 
 def _seed(settings: Settings) -> str:
-    db = Database(settings)
-    db.drop_schema()
-    db.create_schema()
-    db.dispose()
+    fresh_schema(settings)
     from flashcards._sync.service import Service
 
     service = Service(settings)

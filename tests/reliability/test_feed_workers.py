@@ -22,11 +22,10 @@ import orjson
 import psutil
 import pytest
 
-from flashcards._sync.database import Database
 from loadtests.launcher import RunningServer, ServerError, serving
 from loadtests.servers import ServerSpec
 from loadtests.stacks import APPS
-from tests.support import FAST_HASH, make_settings, postgres_dsn
+from tests.support import FAST_HASH, fresh_schema, make_settings, postgres_dsn
 
 pytestmark = pytest.mark.server
 
@@ -38,12 +37,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture(scope="module")
 def feed_dsn() -> str:
     dsn = postgres_dsn("stackbench_test_feed")
-    db = Database(make_settings(dsn))
-    try:
-        db.drop_schema()
-        db.create_schema()
-    finally:
-        db.dispose()
+    fresh_schema(make_settings(dsn))
     return dsn
 
 

@@ -15,12 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from flashcards._sync.database import Database
 from flashcards.settings import Settings
 from impl_graphql import create_app
 from impl_graphql.app import GraphQLApp
 from tests.graphql.support import Driver, InProcessDriver, ServerDriver, ServerThread
-from tests.support import make_settings, postgres_dsn
+from tests.support import fresh_schema, make_settings, postgres_dsn
 from upstream_sim.chunks import answer_text
 from upstream_sim.server import SimulatorHandle, running_simulator
 
@@ -49,11 +48,7 @@ def chat_settings(upstream: SimulatorHandle) -> Settings:
     # a read timeout well under the `slow` fault's first token: the app gives up at 0.5 s
     settings = make_settings(postgres_dsn("stackbench_test_graphql_chat_faults"), upstream_url=upstream.url,
                              upstream_read_timeout_s=0.5, upstream_first_token_timeout_s=0.5)  # fmt: skip
-    db = Database(settings)
-    db.drop_schema()
-    db.create_schema()
-    db.dispose()
-    return settings
+    return fresh_schema(settings)
 
 
 @pytest.fixture(scope="module")

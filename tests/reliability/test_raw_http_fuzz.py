@@ -62,10 +62,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from flashcards import security
-from flashcards._sync.database import Database
 from flashcards._sync.service import Service as SyncService
 from flashcards.settings import Settings
-from tests.support import make_settings, postgres_dsn
+from tests.support import fresh_schema, make_settings, postgres_dsn
 
 PROFILE = os.environ.get("STACKBENCH_CONTRACT_PROFILE", "default")
 EXAMPLES = 1500 if PROFILE == "thorough" else 80
@@ -120,10 +119,7 @@ class ServerErrors(logging.Handler):
 
 
 def _seed(settings: Settings) -> dict[str, str]:
-    db = Database(settings)
-    db.drop_schema()
-    db.create_schema()
-    db.dispose()
+    fresh_schema(settings)
     service = SyncService(settings)
     try:
         ids: dict[str, str] = {}
