@@ -110,6 +110,12 @@ class Bench(Ledger):
         decks, cards = scenarios.owned_ids(self.plan.profile.seed, 1)
         return scenarios.BenchUser(username, token, decks, cards)
 
+    def _users(self, stack: Stack, client: httpx.Client, scenario: str) -> list[scenarios.BenchUser]:
+        """Every seeded user, logged in, for a scenario that spreads its load over users (none else)."""
+        if not scenarios.get(scenario).spread_users or stack.kind == "floor":
+            return []
+        return scenarios.bench_users(client, stack.api, self.plan.profile.seed)
+
     def _closed_and_chat(self, stack: Stack, running: RunningServer, names: list[str]) -> bool:
         load = measure.Load(running.url, running.pid, self.client_cpus)
         floor_path = FLOORS[stack.impl].ready_path if stack.kind == "floor" and stack.api == "floor" else None
@@ -150,10 +156,12 @@ class Bench(Ledger):
             except (scenarios.VerificationFailed, httpx.HTTPError, KeyError, ValueError) as exc:
                 for c in levels:
                     self.refuse(self.cell(stack, scenario, driver, c), f"verification failed: {exc}")
-        spec = scenarios.request_spec(scenario, stack.api, user, floor_path)
+        spec = scenarios.request_spec(scenario, stack.api, user, floor_path, self._users(stack, client, scenario))
         count = self.db.count_reviews if scenarios.get(scenario).counts_writes else None
         for conc in levels:
             cell = self.cell(stack, scenario, driver, conc)
+            if scenarios.get(scenario).spread_users:
+                cell.setdefault("extra", {})["load_users"] = measure.load_users(spec)
             self.advance(cell["id"])
             self.record(cell, partial(self._closed_loop, load, spec, conc, count,
                                       self.plan.duration_s(stack, scenario, conc), _wrk_threads(stack)))
@@ -170,9 +178,11 @@ class Bench(Ledger):
                                        threads=threads)
         from loadtests.locust_closed import run_locust_closed
 
-        return measure.closed_fields(measure.with_server_usage(load, partial(
+        sample = measure.closed_fields(measure.with_server_usage(load, partial(
             run_locust_closed, load.url, spec, users=connections, duration_s=window,
             warmup_s=profile.warmup_s, cpus=load.client_cpus, count_rows=count)), connections)
+        sample.setdefault("extra", {})["load_users"] = measure.load_users(spec)
+        return sample
 
     def _chat(self, stack: Stack, client: httpx.Client, load: measure.Load, user: scenarios.BenchUser,
               scenario: str) -> None:

@@ -360,8 +360,8 @@ class RequestUser(FastHttpUser):
     @task
     def send(self) -> None:
         assert SPEC is not None
-        path, body = SPEC.render(_rng)
-        with self.client.request(SPEC.method, path, name=SPEC.path, headers=HEADERS,
+        headers, path, body = SPEC.render_as(_rng)  # a random user of SPEC.users, if any
+        with self.client.request(SPEC.method, path, name=SPEC.path, headers={**HEADERS, **headers},
                                  data=body, catch_response=True) as r:
             message = status_failure(r.status_code, SPEC.expect_status)
             if message is not None:

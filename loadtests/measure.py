@@ -42,11 +42,17 @@ def wrk_job(load: Load, spec: RequestSpec, connections: int, duration_s: float, 
         connections=connections, duration_s=duration_s, threads=threads, script=script,
         path=spec.path if script != "get" else None, ids=list(spec.ids) if spec.ids else None,
         body=spec.body, method=spec.method if script != "get" else None, headers=spec.headers,
+        users=[(token, list(ids)) for token, ids in spec.users] or None,
         cpus=load.client_cpus, writes=writes,
         # a response slower than the window still arrives in it: record it (wrk drops responses
         # slower than --timeout from its latency figures and counts them as timeouts)
         timeout_s=max(WrkJob.timeout_s, float(round(duration_s))),  # wrk reads whole seconds
     )
+
+
+def load_users(spec: RequestSpec) -> int:
+    """How many users a spec's load is spread over (`sample.extra.load_users`): 1 unless `users`."""
+    return len(spec.users) or 1
 
 
 def _with_server(sample: dict[str, Any], monitor: ProcessTreeMonitor) -> dict[str, Any]:
@@ -112,6 +118,7 @@ def closed_loop(load: Load, spec: RequestSpec, connections: int, warmup_s: float
         sample = wrk_job(load, spec, connections, duration_s, writes=count_rows is not None,
                          threads=threads).run()
         sample = closed_fields(_with_server(sample, monitor), connections)
+    sample["extra"]["load_users"] = load_users(spec)
     if count_rows is not None and before is not None:
         stored = settled(count_rows) - before
         acked = int(sample["writes"]["acknowledged"] or 0)

@@ -149,19 +149,19 @@ class _Driver:
         self.crashes: list[BaseException | None] = []
         self._constant: bytes | None = None
         placeholders = "{id}" in spec.path or "{grade}" in (spec.body or "") or "{id}" in (spec.body or "")
-        if not placeholders:
-            self._constant = self._build(spec.path, spec.body)
+        if not placeholders and not spec.users:
+            self._constant = self._build(spec.headers, spec.path, spec.body)
 
     # -- requests ------------------------------------------------------------------------
-    def _build(self, path: str, body: str | None) -> bytes:
+    def _build(self, headers: dict[str, str], path: str, body: str | None) -> bytes:
         return http_request(self.spec.method, f"{self.host}:{self.port}", f"{self.prefix}{path}",
-                            self.spec.headers, body.encode() if body is not None else None)
+                            headers, body.encode() if body is not None else None)
 
     def _request(self) -> bytes:
         if self._constant is not None:
             return self._constant
-        path, body = self.spec.render(self.rng)
-        return self._build(path, body)
+        headers, path, body = self.spec.render_as(self.rng)  # a random user of spec.users, if any
+        return self._build(headers, path, body)
 
     # -- the pool --------------------------------------------------------------------------
     def _dispatch(self, item: _Item) -> None:

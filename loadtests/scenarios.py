@@ -13,21 +13,22 @@ scenarios: the profiles' and sweep presets' scenario lists, claims.toml, a floor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import httpx
 
 from loadtests import verification as v
-from loadtests.verification import BenchUser, VerificationFailed, login, owned_ids
+from loadtests.verification import BenchUser, VerificationFailed, bench_users, login, owned_ids
 from loadtests.wire import RequestSpec
 
 if TYPE_CHECKING:
     from loadtests.profiles import Profile
 
-__all__ = ["SCENARIOS", "BenchUser", "RequestSpec", "Scenario", "VerificationFailed", "closed_loop", "get",
-           "login", "owned_ids", "request_spec", "verify"]
+__all__ = ["SCENARIOS", "BenchUser", "RequestSpec", "Scenario", "VerificationFailed", "bench_users", "closed_loop",
+           "get", "login", "owned_ids", "request_spec", "spread", "verify"]
 
 Family = Literal["closed", "streams", "fanout", "session", "connect"]
 Build = Callable[[BenchUser | None], RequestSpec]
@@ -55,17 +56,28 @@ class Scenario:
     open_loop: bool = False  # the scenario the open-loop latency runs and the sweeps' open-loop cells use
     fds_per_level: int = 1  # client file descriptors one unit of load holds (capacity's ulimit check)
     delay_sweep: bool = False  # the latency sweep over injected database delay runs it (sweep.py)
+    # The load is spread over every seeded user (the plan's `users`; standard and quick: 10): each
+    # request as a random one, with its token and one of its ids (RequestSpec.users). For review:
+    # a review takes its user's feed lock (statements.reserve_event_id, held to commit), so one
+    # user's 256 parallel reviews serialize on it (≤ 1 / (lock-held round trips × delay) per user)
+    # — a load no real user makes; the seed documents' claims are about many users.
+    spread_users: bool = False
     # app implementation → the floor stack its rate is divided by (floor_ratios.py); None: no floor compares
     floor_of: dict[str, str | None] = field(default_factory=dict)
 
-    def request(self, api: str, user: BenchUser | None, floor_path: str | None = None) -> RequestSpec:
-        """What a wrk/open-loop driver sends to an `api` ("rest", "graphql"); a floor answers one GET."""
+    def request(self, api: str, user: BenchUser | None, floor_path: str | None = None,
+                users: Sequence[BenchUser] = ()) -> RequestSpec:
+        """What a wrk/open-loop driver sends to an `api` ("rest", "graphql"); a floor answers one GET.
+        With `users` (and `spread_users`) the spec spreads its requests over them (`spread`)."""
         if floor_path is not None:
             return floor_request(floor_path)
         build = self.graphql if api == "graphql" else self.rest
         if build is None:
             raise ValueError(f"{self.name} has no {api} request")
-        return build(user)
+        spec = build(user)
+        if self.spread_users and len(users) > 1:
+            return spread(spec, [build(u) for u in users])
+        return spec
 
     def verify(self, api: str, client: httpx.Client, user: BenchUser | None, floor_path: str | None = None) -> None:
         """Raise VerificationFailed unless the stack answers this scenario correctly."""
@@ -108,6 +120,17 @@ def _post_review(user: BenchUser | None) -> RequestSpec:
                        tuple(user.card_ids), expect_status=201)
 
 
+def spread(spec: RequestSpec, per_user: Sequence[RequestSpec]) -> RequestSpec:
+    """`spec` sent as each of `per_user`'s users in turn at random: their tokens and ids."""
+    users = []
+    for one in per_user:
+        auth = one.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            raise ValueError("a spread request needs a bearer token per user")
+        users.append((auth.removeprefix("Bearer "), one.ids))
+    return dataclasses.replace(spec, users=tuple(users))
+
+
 def _primary(profile: Profile) -> tuple[int, ...]:
     return (profile.primary_concurrency,)
 
@@ -138,7 +161,7 @@ _ALL: tuple[Scenario, ...] = (
     Scenario("review", "review — POST a review (read-modify-write transaction)",
              "a read-modify-write transaction", "closed", _primary, writes=True, counts_writes=True,
              rest=_post_review, graphql=_gql(v.GQL_REVIEW, {"id": "__ID__", "grade": "__GRADE__"}, "card_ids"),
-             check=v.verify_review, delay_sweep=True),
+             check=v.verify_review, delay_sweep=True, spread_users=True),
     Scenario("chat", "chat — concurrent tutor streams over a slow upstream",
              "holding many slow upstream streams at once", "streams", lambda p: p.chat_levels, writes=True,
              check=v.verify_chat, transports={"*": "chat"}, fds_per_level=2),
@@ -212,8 +235,9 @@ def floor_request(path: str) -> RequestSpec:
 WRK_SCENARIOS = tuple(s.name for s in closed_loop())
 
 
-def request_spec(scenario: str, api: str, user: BenchUser | None, floor_path: str | None = None) -> RequestSpec:
-    return get(scenario).request(api, user, floor_path)
+def request_spec(scenario: str, api: str, user: BenchUser | None, floor_path: str | None = None,
+                 users: Sequence[BenchUser] = ()) -> RequestSpec:
+    return get(scenario).request(api, user, floor_path, users)
 
 
 def verify(scenario: str, api: str, client: httpx.Client, user: BenchUser | None,

@@ -37,7 +37,7 @@ from loadtests.delayproxy import DelayProxy, Delays, measure_overhead, upstream_
 from loadtests.launcher import RunningServer, ServerError
 from loadtests.stacks import STACKS, Stack
 from loadtests.sweep_settings import RULE, Calibration, SweepSettings, sizing, variants_for
-from loadtests.verification import BenchUser, login, owned_ids
+from loadtests.verification import BenchUser, bench_users, login, owned_ids
 
 if TYPE_CHECKING:
     from loadtests.bench import Bench
@@ -183,7 +183,12 @@ class Sweep:
             user = self.user(stack, client)
             for scenario in self.scenarios:
                 cell = self.cell(stack.id, scenario, "wrk", s.concurrency, delay=delay, variant=variant)
+                # every seeded user for a scenario that spreads its load (review: the plan's users)
+                users = (bench_users(client, stack.api, self.bench.plan.profile.seed)
+                         if scenarios.get(scenario).spread_users else [])
                 cell["setup"] = setup
+                if users:
+                    cell.setdefault("extra", {})["load_users"] = len(users)
                 self.bench.advance(cell["id"])
                 if not cell["samples"]:
                     try:
@@ -191,7 +196,7 @@ class Sweep:
                     except (scenarios.VerificationFailed, httpx.HTTPError, KeyError, ValueError) as exc:
                         cell["status"], cell["error"] = "refused", f"verification failed: {exc}"
                         continue
-                spec = scenarios.request_spec(scenario, stack.api, user)
+                spec = scenarios.request_spec(scenario, stack.api, user, users=users)
                 count = self.bench.db.count_reviews if scenarios.get(scenario).counts_writes else None
 
                 def once(spec: scenarios.RequestSpec = spec, count: Callable[[], int] | None = count) -> dict[str, Any]:

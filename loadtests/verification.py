@@ -42,6 +42,21 @@ def owned_ids(plan: SeedPlan, user_number: int = 1) -> tuple[list[int], list[int
     return deck_ids, card_ids
 
 
+def user_name(user_number: int) -> str:
+    """The seeded username of user `user_number` (provision.seed: user00001, user00002, ...)."""
+    return f"user{user_number:05d}"
+
+
+def bench_users(client: httpx.Client, api: str, plan: SeedPlan, count: int | None = None) -> list[BenchUser]:
+    """The first `count` seeded users (all of the plan's by default), logged in, with their ids:
+    what a scenario that spreads its load over users (`Scenario.spread_users`) sends as."""
+    out = []
+    for n in range(1, min(plan.users, count or plan.users) + 1):
+        decks, cards = owned_ids(plan, n)
+        out.append(BenchUser(user_name(n), login(client, api, user_name(n)), decks, cards))
+    return out
+
+
 # --- GraphQL operations (same data as the REST requests; field names are the contract's) ------
 CARD_FIELDS = "id deck_id front back ease interval_days repetitions lapses due_at created_at updated_at"
 DECK_FIELDS = "id title description card_count created_at updated_at"

@@ -90,6 +90,9 @@ class WrkJob:
     path: str | None = None  # path template, ``{id}`` → a random id
     ids: Sequence[str | int] | None = None
     ids_file: str | Path | None = None
+    # the load spread over users: (token, ids) each; every request as a random one of them, with
+    # its own token and one of its own ids (post_json only; written to STACKBENCH_USERS_FILE)
+    users: Sequence[tuple[str, Sequence[str | int]]] | None = None
     body: str | None = None  # body template (post_json), ``{id}`` and ``{grade}``
     method: str | None = None
     token: str | None = None
@@ -105,6 +108,8 @@ class WrkJob:
             raise ValueError("wrk needs threads >= 1 and connections >= threads")
         if self.writes and not self.count_responses:
             raise ValueError("acknowledged writes need count_responses=True")
+        if self.users and self.script_path != SCRIPTS["post_json"]:
+            raise ValueError("a load spread over users needs the post_json script")
 
     @property
     def script_path(self) -> Path:
@@ -131,7 +136,7 @@ class WrkJob:
             self.url,
         ]
 
-    def environment(self, ids_file: str | None = None) -> dict[str, str]:
+    def environment(self, ids_file: str | None = None, users_file: str | None = None) -> dict[str, str]:
         """STACKBENCH_* variables read by the Lua scripts (see lua/common.lua)."""
         env: dict[str, str] = {
             "STACKBENCH_COUNT_RESPONSES": "1" if self.count_responses else "0",
@@ -143,6 +148,8 @@ class WrkJob:
             env["STACKBENCH_IDS_FILE"] = ids_file
         elif self.ids_file is not None:
             env["STACKBENCH_IDS_FILE"] = str(self.ids_file)
+        if users_file is not None:
+            env["STACKBENCH_USERS_FILE"] = users_file
         if self.body is not None:
             env["STACKBENCH_BODY"] = self.body
         if self.method is not None:
@@ -165,6 +172,7 @@ class WrkJob:
             "timeout_s": self.timeout_s,
             "path": self.path,
             "ids": len(self.ids) if self.ids is not None else None,
+            "users": len(self.users) if self.users else 1,  # the users the requests are spread over
             "count_responses": self.count_responses,
             "cpus": list(self.cpus) if self.cpus else None,
         }
@@ -172,6 +180,7 @@ class WrkJob:
     def run(self) -> dict[str, Any]:
         wrk = find_wrk(self.wrk_path)
         ids_file: str | None = None
+        users_file: str | None = None
         try:
             if self.ids is not None:
                 with tempfile.NamedTemporaryFile(
@@ -179,7 +188,13 @@ class WrkJob:
                 ) as f:
                     f.write("\n".join(str(i) for i in self.ids))
                     ids_file = f.name
-            env = {**os.environ, **self.environment(ids_file)}
+            if self.users:
+                with tempfile.NamedTemporaryFile(
+                    "w", prefix="stackbench-users-", suffix=".txt", delete=False
+                ) as f:
+                    f.write(users_text(self.users))
+                    users_file = f.name
+            env = {**os.environ, **self.environment(ids_file, users_file)}
             result = run_measured(
                 self.command(wrk),
                 cpus=self.cpus,
@@ -187,8 +202,9 @@ class WrkJob:
                 timeout=self.seconds + self.timeout_s + 30,
             )
         finally:
-            if ids_file is not None:
-                os.unlink(ids_file)
+            for name in (ids_file, users_file):
+                if name is not None:
+                    os.unlink(name)
         return self.parse(result)
 
     def parse(self, result: ChildResult) -> dict[str, Any]:
@@ -211,6 +227,14 @@ def parse_result_line(stdout: str) -> dict[str, Any] | None:
 
 def _ms(us: float | None) -> float | None:
     return None if us is None else us / 1000.0
+
+
+def users_text(users: Sequence[tuple[str, Sequence[str | int]]]) -> str:
+    """STACKBENCH_USERS_FILE: one line a user, its token then its ids, space separated."""
+    for token, _ in users:
+        if not token or any(c.isspace() for c in token):
+            raise ValueError("a user's token must be non-empty and without whitespace")
+    return "".join(f"{token} {' '.join(str(i) for i in ids)}\n" for token, ids in users)
 
 
 def to_sample(raw: Mapping[str, Any], child: ChildResult, job: WrkJob) -> dict[str, Any]:

@@ -4,6 +4,9 @@
 --   STACKBENCH_COUNT_RESPONSES  "0" disables the response() hook (status class counting)
 --   STACKBENCH_IDS_FILE         file of ids, one per line (or comma separated)
 --   STACKBENCH_IDS              ids inline, comma separated
+--   STACKBENCH_USERS_FILE       the load spread over users (post_json): one line a user, its token
+--                               then its ids, space separated; each request is sent as a random
+--                               user with "Authorization: Bearer <its token>" and one of its ids
 --   STACKBENCH_PATH             path template, "{id}" replaced by a random id
 --   STACKBENCH_METHOD           request method (default GET, or POST with a body)
 --   STACKBENCH_BODY             body template: "{id}" → random id, "{grade}" → random 0..5
@@ -53,6 +56,33 @@ function M.load_ids()
     table.insert(ids, id)
   end
   return ids
+end
+
+-- the users of STACKBENCH_USERS_FILE: { {token = "...", ids = {...}}, ... } (empty without it)
+function M.load_users()
+  local users = {}
+  local path = M.env("STACKBENCH_USERS_FILE", nil)
+  if not path then
+    return users
+  end
+  local f = assert(io.open(path, "r"), "cannot open STACKBENCH_USERS_FILE " .. path)
+  local text = f:read("*a")
+  f:close()
+  for line in string.gmatch(text, "[^\n]+") do
+    local user = nil
+    for field in string.gmatch(line, "[^,%s]+") do
+      if user == nil then
+        user = { token = field, ids = {} }
+      else
+        table.insert(user.ids, field)
+      end
+    end
+    if user ~= nil then
+      assert(#user.ids > 0, "STACKBENCH_USERS_FILE: a user without ids")
+      table.insert(users, user)
+    end
+  end
+  return users
 end
 
 function M.headers()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,15 @@ def test_requests_are_rendered_statuses_checked_and_writes_counted() -> None:
     assert writes["lost"] == 0
     assert sample["extra"]["warmup"] == "separate run"
     assert locust_closed.writes_spec(REVIEW)
+
+
+def test_a_spec_spread_over_users_is_sent_as_each_user_with_its_own_ids() -> None:
+    spec = dataclasses.replace(REVIEW, ids=(1, 2), users=(("a", (1, 2)), ("b", (3, 4))))
+    owner = {"1": "Bearer a", "2": "Bearer a", "3": "Bearer b", "4": "Bearer b"}
+    with TinyServer(status=lambda path: 201) as server:
+        sample = run_locust_closed(server.url, spec, users=2, duration_s=1.0, warmup_s=0.0)
+        sent = list(zip(server.seen, server.authorizations, strict=True))
+    assert sample["requests"] > 0 and sent
+    for (_method, path, _body), auth in sent:
+        assert owner[path.split("/")[3]] == auth
+    assert {auth for _, auth in sent} == {"Bearer a", "Bearer b"}

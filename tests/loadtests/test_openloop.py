@@ -230,3 +230,17 @@ def test_histograms_merge_rather_than_average() -> None:
     merged = merge_histograms([a.encode().decode(), b.encode().decode()])
     assert merged.get_total_count() == 100
     assert histograms.histogram_ms(merged)["max"] == pytest.approx(500, rel=0.01)
+
+
+def test_a_spec_spread_over_users_is_sent_as_each_user_with_its_own_ids() -> None:
+    spec = RequestSpec("POST", "/api/cards/{id}/reviews", '{"grade": {grade}}',
+                       {"Authorization": "Bearer a", "Content-Type": "application/json"}, ids=(1, 2),
+                       expect_status=201, users=(("a", (1, 2)), ("b", (3, 4)), ("c", (5,))))
+    owner = {"1": "Bearer a", "2": "Bearer a", "3": "Bearer b", "4": "Bearer b", "5": "Bearer c"}
+    with TinyServer(status=lambda path: 201) as server:
+        run_in_process(server.url, spec, 200, 0.5, 0.1, seed=7)
+        sent = list(zip(server.seen, server.authorizations, strict=True))
+    assert len(sent) == 120
+    for (_method, path, _body), auth in sent:
+        assert owner[path.split("/")[3]] == auth
+    assert {auth for _, auth in sent} == {"Bearer a", "Bearer b", "Bearer c"}

@@ -77,6 +77,22 @@ def test_smoke_run_measures_every_kind_of_cell(tmp_path: Path) -> None:
     assert "Fan-out across workers (PostgreSQL feed)" in (tmp_path / "runs" / report / "report.md").read_text()
 
 
+def test_review_load_is_spread_over_the_seeded_users_and_its_writes_still_add_up(tmp_path: Path) -> None:
+    doc = _run(tmp_path, ["rest-uvicorn", "graphql-uvicorn"], ["review"])
+    assert results.validate(doc) == []
+    for stack in ("rest-uvicorn", "graphql-uvicorn"):
+        cell = _cells(doc, stack)["review"]
+        assert cell["status"] == "ok", cell["error"]
+        # smoke seeds 2 users: the review load runs as both, and says so
+        assert cell["extra"]["load_users"] == PROFILES["smoke"].seed.users == 2
+        sample = cell["samples"][0]
+        assert sample["extra"]["load_users"] == sample["extra"]["wrk"]["users"] == 2
+        writes = sample["writes"]
+        assert writes["acknowledged"] > 0 and writes["lost"] == 0
+        assert writes["stored"] == writes["acknowledged"] + writes["in_flight_at_cutoff"]
+        assert "writes-mismatch" not in cell["flags"]
+
+
 def test_a_server_that_dies_fails_its_cells_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     killed: list[int] = []
     original = Bench._wrk_scenario

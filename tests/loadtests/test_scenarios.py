@@ -4,6 +4,7 @@ database, and refuses an answer whose paging or auth is wrong."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -132,3 +133,44 @@ def test_scenario_names_are_not_special_cased_outside_the_registry() -> None:
         if COMPARED.search(text) or LISTED.search(text):
             offenders.append(str(path.relative_to(REPO_ROOT)))
     assert offenders == []
+
+
+def test_review_load_spreads_over_the_seeded_users_and_every_write_is_counted(
+        app_client: tuple[str, httpx.Client], seeded: str) -> None:
+    import sqlite3
+
+    api, client = app_client
+    users = scenarios.bench_users(client, api, PLAN)
+    assert [u.username for u in users] == ["user00001", "user00002"]
+    review = scenarios.get("review")
+    assert review.spread_users and not scenarios.get("card").spread_users
+    spec = review.request(api, users[0], users=users)
+    assert [(f"Bearer {token}", ids) for token, ids in spec.users] == [
+        (f"Bearer {u.token}", tuple(u.card_ids)) for u in users]
+    assert len({token for token, _ in spec.users}) == 2
+    assert set(users[0].card_ids).isdisjoint(users[1].card_ids)
+    # a scenario that does not spread keeps the one-user request
+    assert scenarios.get("card").request(api, users[0], users=users).users == ()
+
+    def stored() -> int:
+        with sqlite3.connect(seeded.removeprefix("sqlite:///")) as db:
+            return int(db.execute("select count(*) from reviews").fetchone()[0])
+
+    before, acknowledged, as_user = stored(), 0, set()
+    rng = random.Random(3)
+    for _ in range(30):
+        headers, path, body = spec.render_as(rng)
+        response = client.request(spec.method, path, content=body, headers=headers)
+        doc = response.json()
+        # 201 / no GraphQL errors: the card is the token's user's (another user's card is not found)
+        assert response.status_code == spec.expect_status, doc
+        assert not doc.get("errors"), doc
+        acknowledged += 1
+        as_user.add(headers["Authorization"])
+    assert len(as_user) == 2
+    assert stored() - before == acknowledged  # what the writes check (count_reviews) compares
+    # the pairing matters: user 2's card with user 1's token is refused
+    other = dataclasses.replace(spec, users=((spec.users[0][0], spec.users[1][1]),))
+    headers, path, body = other.render_as(rng)
+    response = client.request(spec.method, path, content=body, headers=headers)
+    assert response.status_code == 404 or response.json().get("errors")

@@ -3,7 +3,11 @@ law with, and responses slower than wrk's default timeout kept in the figures.""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import random
 import shutil
+from collections import Counter
 
 import pytest
 
@@ -55,3 +59,51 @@ def test_a_bench_run_keeps_every_response_of_its_window_in_the_latency_figures()
     assert wrk_job(load, RequestSpec("GET", "/api/config"), 100, 10.0).timeout_s == 10
     assert "--timeout=10s" in wrk_job(load, RequestSpec("GET", "/api/config"), 100, 10.0).command()
     assert wrk_job(load, RequestSpec("GET", "/api/config"), 100, 1.0).timeout_s == WrkJob.timeout_s
+
+
+@needs_wrk
+@pytest.mark.parametrize("ids_per_user", [30, 20_000])  # preformatted in init / built per request
+def test_a_load_spread_over_users_sends_each_request_as_a_user_with_one_of_its_own_ids(ids_per_user: int) -> None:
+    # the review scenario's shape: POST /api/cards/{id}/reviews as three users, each its own cards
+    users = [(f"token-{n}", list(range(n * 100_000 + 1, n * 100_000 + ids_per_user + 1))) for n in (1, 2, 3)]
+    owner = {str(i): f"Bearer {token}" for token, ids in users for i in ids}
+    spec = RequestSpec("POST", "/api/cards/{id}/reviews", '{"grade": {grade}}',
+                       {"Authorization": "Bearer token-1", "Content-Type": "application/json"},
+                       tuple(users[0][1]), expect_status=201,
+                       users=tuple((token, tuple(ids)) for token, ids in users))
+    load = Load(url="", server_pid=1, client_cpus=None)
+    with TinyServer() as server:
+        job = wrk_job(dataclasses.replace(load, url=server.url), spec, CONNECTIONS, 1.0, writes=True)
+        assert job.describe()["users"] == 3
+        sample = job.run()
+        seen, auths = list(server.seen), list(server.authorizations)
+    assert sample["requests"] > 100 and sample["writes"]["acknowledged"] == sample["requests"]
+    assert sample["extra"]["wrk"]["users"] == 3
+    sent = list(zip(seen, auths, strict=True))
+    for (method, path, body), auth in sent:
+        card = path.removeprefix("/api/cards/").removesuffix("/reviews")
+        assert method == "POST" and owner[card] == auth, (path, auth)  # each id is its token's user's
+        assert json.loads(body)["grade"] in range(6)
+    per_user = Counter(auth for _, auth in sent)
+    assert set(per_user) == {f"Bearer {token}" for token, _ in users}
+    assert min(per_user.values()) > 0.15 * len(sent)  # drawn uniformly: about a third each
+
+
+def test_a_spec_spread_over_users_renders_and_travels_as_them() -> None:
+    spec = RequestSpec("POST", "/api/cards/{id}/reviews", '{"grade": {grade}}',
+                       {"Authorization": "Bearer a", "Content-Type": "application/json"}, (1, 2),
+                       users=(("a", (1, 2)), ("b", (3, 4))))
+    assert RequestSpec.from_json(spec.to_json()) == spec  # what the open-loop and locust clients read
+    rng = random.Random(1)
+    seen = set()
+    for _ in range(200):
+        headers, path, _body = spec.render_as(rng)
+        card = int(path.split("/")[3])
+        assert headers["Authorization"] == ("Bearer a" if card in (1, 2) else "Bearer b")
+        assert headers["Content-Type"] == "application/json"
+        seen.add(headers["Authorization"])
+    assert len(seen) == 2
+    one = dataclasses.replace(spec, users=())
+    assert one.render_as(random.Random(1))[0] == one.headers  # the one-user path is unchanged
+    with pytest.raises(ValueError, match="post_json"):
+        WrkJob(url="http://x/", script="get_ids", users=[("a", [1])])

@@ -27,6 +27,7 @@ class TinyServer:
         self.status = status or (lambda _path: 200)
         self.count = 0
         self.seen: list[tuple[str, str, bytes]] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header, in order
         self.connections = 0
         self.port = 0
         self._ready = threading.Event()
@@ -62,12 +63,16 @@ class TinyServer:
                     head = await reader.readuntil(b"\r\n\r\n")
                     method, path, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
                     length = 0
+                    authorization = None
                     for line in head.split(b"\r\n")[1:]:
                         if line.lower().startswith(b"content-length:"):
                             length = int(line.split(b":", 1)[1])
+                        elif line.lower().startswith(b"authorization:"):
+                            authorization = line.split(b":", 1)[1].strip().decode()
                     body = await reader.readexactly(length) if length else b""
                     self.count += 1
                     self.seen.append((method, path, body))
+                    self.authorizations.append(authorization)
                     if self.count == self.stall_at:
                         time.sleep(self.stall_s)  # noqa: ASYNC251 - freezes the whole server
                     if self.hang_prefix and path.startswith(self.hang_prefix):
