@@ -111,10 +111,10 @@ class Bench(Ledger):
         return scenarios.BenchUser(username, token, decks, cards)
 
     def _users(self, stack: Stack, client: httpx.Client, scenario: str) -> list[scenarios.BenchUser]:
-        """Every seeded user, logged in, for a scenario that spreads its load over users (none else)."""
+        """Every seeded user (`verification.bench_users`) for a scenario that spreads its load over users (none else)."""
         if not scenarios.get(scenario).spread_users or stack.kind == "floor":
             return []
-        return scenarios.bench_users(client, stack.api, self.plan.profile.seed)
+        return scenarios.bench_users(client, stack.api, self.plan.profile.seed, self.env)
 
     def _closed_and_chat(self, stack: Stack, running: RunningServer, names: list[str]) -> bool:
         load = measure.Load(running.url, running.pid, self.client_cpus)

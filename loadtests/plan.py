@@ -174,7 +174,8 @@ class Plan:
 
         phases = dict.fromkeys(("seed", "ceiling", "closed", "server_starts", "realtime", "journey",
                                 "equal_load", "open_loop", "checks"), 0.0)
-        phases["seed"] = COST_S["seed_standard"] if p.seed.cards_per_deck >= 1000 else COST_S["seed_small"]
+        phases["seed"] = (COST_S["seed_standard"] if p.seed.users * p.seed.decks_per_user * p.seed.cards_per_deck >= 100_000
+                          else COST_S["seed_small"])
         phases["ceiling"] = closed_sample() + COST_S["server_start_floor"]
         for stack in self.stacks:
             if stack.id in self.refused:

@@ -124,6 +124,11 @@ QUICK_FLOORS = (
     "hello-fastapi", "hello-flask", "hello-strawberry", "db-fastapi", "db-flask", "db-strawberry",
 )
 
+# 100 users × 10 decks × 100 cards: the review load is spread over every user
+# (`Scenario.spread_users`) and a review holds its user's feed lock for about 3 round trips, so
+# with 10 users the latency sweep measured the lock (10 ÷ (3 × 20 ms) ≈ 167 req/s), not the stack.
+SEED_100_USERS = SeedPlan(users=100, decks_per_user=10, cards_per_deck=100, seed=1)
+
 PROFILES = {
     # CI's smoke run (tests/loadtests/test_runner.py): every code path, seconds per cell.
     "smoke": Profile(
@@ -136,7 +141,7 @@ PROFILES = {
     ),
     "quick": Profile(
         name="quick", repetitions=1, warmup_s=1.0, duration_s=3.0, concurrency=(100,),
-        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=100, seed=1),
+        seed=SeedPlan(users=50, decks_per_user=10, cards_per_deck=40, seed=1),
         floors=QUICK_FLOORS, chat_levels=(20, 100), fanout_levels=(500,), ws_levels=(500,),
         open_loop_fractions=(), sustainable_search=False, journey_users=0, micro=True,
         micro_runs=2, micro_max_time_s=0.25,  # an interval, never a decisive micro verdict
@@ -154,7 +159,7 @@ PROFILES = {
     # Fan-out across 1 and 2 workers on the PostgreSQL feed adds ≈ 40 s on top (issue 16).
     "standard": Profile(
         name="standard", repetitions=5, warmup_s=1.0, duration_s=10.0, concurrency=(16, 100, 256),
-        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
+        seed=SEED_100_USERS,
         floors=None, chat_levels=(10,), fanout_levels=(1000, 5000), ws_levels=(1000,),
         open_loop_fractions=(), sustainable_search=False, journey_users=100, micro=True,
         micro_runs=5, micro_max_time_s=0.25, journey_think_s=2.0,
@@ -209,7 +214,7 @@ PROFILES = {
     ),
     "full": Profile(
         name="full", repetitions=5, warmup_s=3.0, duration_s=10.0, concurrency=(16, 64, 256, 512),
-        seed=SeedPlan(users=10, decks_per_user=10, cards_per_deck=1000, seed=1),
+        seed=SEED_100_USERS,
         floors=None, chat_levels=(10, 100, 500, 1000, 2000), fanout_levels=(1000, 5000, 10000),
         ws_levels=(1000, 5000), open_loop_fractions=(0.5, 0.8), sustainable_search=True,
         journey_users=100, micro=True, micro_runs=5, journey_think_s=2.0, primary_concurrency=100,

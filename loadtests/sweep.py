@@ -184,7 +184,7 @@ class Sweep:
             for scenario in self.scenarios:
                 cell = self.cell(stack.id, scenario, "wrk", s.concurrency, delay=delay, variant=variant)
                 # every seeded user for a scenario that spreads its load (review: the plan's users)
-                users = (bench_users(client, stack.api, self.bench.plan.profile.seed)
+                users = (bench_users(client, stack.api, self.bench.plan.profile.seed, self.bench.env)
                          if scenarios.get(scenario).spread_users else [])
                 cell["setup"] = setup
                 if users:

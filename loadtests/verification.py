@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -47,14 +48,33 @@ def user_name(user_number: int) -> str:
     return f"user{user_number:05d}"
 
 
-def bench_users(client: httpx.Client, api: str, plan: SeedPlan, count: int | None = None) -> list[BenchUser]:
-    """The first `count` seeded users (all of the plan's by default), logged in, with their ids:
-    what a scenario that spreads its load over users (`Scenario.spread_users`) sends as."""
-    out = []
-    for n in range(1, min(plan.users, count or plan.users) + 1):
-        decks, cards = owned_ids(plan, n)
-        out.append(BenchUser(user_name(n), login(client, api, user_name(n)), decks, cards))
-    return out
+def signed_user(plan: SeedPlan, env: Mapping[str, str], user_number: int = 1) -> BenchUser:
+    """Seeded user `user_number` with a token signed as the app signs one at login (same claims,
+    same secret: the one the run gives every stack); seeded user n has id n."""
+    from flashcards.security import issue_token
+    from flashcards.settings import DEFAULT_SECRET, Settings
+
+    secret = env.get("STACKBENCH_JWT_SECRET", DEFAULT_SECRET)
+    token = issue_token(Settings(jwt_secret=secret, environment="test"), user_number)
+    decks, cards = owned_ids(plan, user_number)
+    return BenchUser(user_name(user_number), token, decks, cards)
+
+
+def bench_users(client: httpx.Client, api: str, plan: SeedPlan, env: Mapping[str, str],
+                count: int | None = None) -> list[BenchUser]:
+    """The first `count` seeded users (all of the plan's by default) with their ids and tokens:
+    what a scenario that spreads its load over users (`Scenario.spread_users`) sends as.
+
+    The first logs in through the API; the others carry tokens signed as the app signs them
+    (`signed_user`), because a login is an argon2id hash (about 0.1 s here) and the plan's 100
+    users would add 10 s to every cell. The app verifies each token per request, so a token the
+    run's secret did not sign fails the cell (401s), it cannot pass unnoticed."""
+    total = min(plan.users, count or plan.users)
+    if total < 1:
+        return []
+    first_decks, first_cards = owned_ids(plan, 1)
+    first = BenchUser(user_name(1), login(client, api, user_name(1)), first_decks, first_cards)
+    return [first, *(signed_user(plan, env, n) for n in range(2, total + 1))]
 
 
 # --- GraphQL operations (same data as the REST requests; field names are the contract's) ------

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from loadtests.servers import AppTarget, Kind, all_servers
-from loadtests.verification import BenchUser, owned_ids
+from loadtests.verification import BenchUser, signed_user
 from provision.seed import SeedPlan
 
 
@@ -87,12 +87,6 @@ def floor_stacks() -> list[tuple[str, Floor, str]]:
 
 def bench_user(plan: SeedPlan, env: Mapping[str, str], user_number: int = 1) -> BenchUser:
     """The seeded user a database floor is loaded as. A floor has no login route, so the token is
-    signed as the app signs one at login (same claims, same secret: the one the run gives every
-    stack), and the floor verifies it per request as the app does; seeded user n has id n."""
-    from flashcards.security import issue_token
-    from flashcards.settings import DEFAULT_SECRET, Settings
-
-    secret = env.get("STACKBENCH_JWT_SECRET", DEFAULT_SECRET)
-    token = issue_token(Settings(jwt_secret=secret, environment="test"), user_number)
-    decks, cards = owned_ids(plan, user_number)
-    return BenchUser(f"user{user_number:05d}", token, decks, cards)
+    signed as the app signs one at login (`verification.signed_user`), and the floor verifies it
+    per request as the app does."""
+    return signed_user(plan, env, user_number)

@@ -24,6 +24,7 @@ from tests.support import make_settings, sqlite_dsn
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAN = SeedPlan(users=2, decks_per_user=7, cards_per_deck=3, seed=1)  # 7 decks: pages of 5 are real pages
 APPS = {"flask": "rest", "rest": "rest", "graphql": "graphql"}
+APP_ENV: dict[str, str] = {}  # the apps here keep the default secret, which signed_user falls back to
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +141,14 @@ def test_review_load_spreads_over_the_seeded_users_and_every_write_is_counted(
     import sqlite3
 
     api, client = app_client
-    users = scenarios.bench_users(client, api, PLAN)
+    users = scenarios.bench_users(client, api, PLAN, APP_ENV)
     assert [u.username for u in users] == ["user00001", "user00002"]
+    # user 2's token is signed, not logged in: a secret the app does not hold is refused (401)
+    forged = scenarios.bench_users(client, api, PLAN, {"STACKBENCH_JWT_SECRET": "not-the-run-secret" * 3})[1]
+    refused = scenarios.get("review").request(api, forged, users=[forged, forged])
+    headers, path, body = refused.render_as(random.Random(1))
+    response = client.request(refused.method, path, content=body, headers=headers)
+    assert response.status_code == 401 or (api == "graphql" and response.json().get("errors")), response.text
     review = scenarios.get("review")
     assert review.spread_users and not scenarios.get("card").spread_users
     spec = review.request(api, users[0], users=users)
