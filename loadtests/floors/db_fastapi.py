@@ -19,6 +19,8 @@ What it does per request, so that the app-to-floor ratio is honest:
   connections kept, up to ``+ STACKBENCH_POOL_MAX_OVERFLOW``; `card.asyncpg_pool`).
 
 ``GET /`` answers ``{"message": "hello"}``: the servers' readiness probe.
+
+The routes are on an `APIRouter` included in the app, as the app's are (hello_fastapi.py: why).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -62,7 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
-app = FastAPI(lifespan=lifespan)
+router = APIRouter()
 
 
 def problem(status: int, title: str) -> JSONResponse:
@@ -70,12 +72,12 @@ def problem(status: int, title: str) -> JSONResponse:
                         media_type="application/problem+json")
 
 
-@app.get("/")
+@router.get("/")
 async def hello() -> dict[str, str]:
     return {"message": "hello"}
 
 
-@app.get("/api/cards/{card_id}", response_model=Card)
+@router.get("/api/cards/{card_id}", response_model=Card)
 async def get_card(card_id: int, request: Request) -> Any:
     owner = user_id(request.headers.get("authorization"))
     if owner is None:
@@ -92,4 +94,6 @@ def _aware(stamp: datetime) -> datetime:
     return stamp.replace(tzinfo=UTC)
 
 
+app = FastAPI(lifespan=lifespan)
+app.include_router(router)
 apply_gc_policy()  # the same GC policy as the apps (flashcards.runtime)
