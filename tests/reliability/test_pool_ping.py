@@ -5,6 +5,7 @@ checkout and replaced, so the read after it succeeds; a live, recently used one 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -25,6 +26,10 @@ def dsn() -> str:
     return postgres_dsn("stackbench_test_pool_ping")
 
 
+GONE = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+WAIT_FOR_EXIT_S = 5.0
+
+
 def _pings(engine: Any) -> list[str]:
     seen: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
@@ -37,8 +42,14 @@ def test_sync_pool_replaces_a_connection_the_server_just_closed(dsn: str) -> Non
     try:
         with db.connect() as conn:
             assert conn.execute(text("SELECT 1")).scalar_one() == 1
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with killer.connect() as conn:  # the server closes the pooled connection (a restart's effect)
             conn.execute(KILL_OTHERS)
+            # pg_terminate_backend only signals: wait until the backend has exited (its socket
+            # closed), else the checkout can find it alive and the query meet the shutdown
+            deadline = time.monotonic() + WAIT_FOR_EXIT_S
+            while conn.execute(GONE, {"pid": pid}).scalar_one() and time.monotonic() < deadline:
+                time.sleep(0.01)
         with db.connect() as conn:  # well inside the bypass window
             assert conn.execute(text("SELECT 2")).scalar_one() == 2
         statements = _pings(db.engine)
@@ -57,8 +68,14 @@ def test_async_pool_replaces_a_connection_the_server_just_closed(dsn: str) -> No
         try:
             async with db.connect() as conn:
                 assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+                pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             async with killer.connect() as conn:
                 await conn.execute(KILL_OTHERS)
+                # as in the sync test: wait until the backend has exited
+                for _ in range(int(WAIT_FOR_EXIT_S / 0.01)):
+                    if not (await conn.execute(GONE, {"pid": pid})).scalar_one():
+                        break
+                    await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)  # the loop reads the server's goodbye (as it would while idle)
             async with db.connect() as conn:
                 assert (await conn.execute(text("SELECT 2"))).scalar_one() == 2
