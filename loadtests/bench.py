@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from loadtests import capacity, floors, measure, results, scenarios, setups
+from loadtests import capacity, floors, measure, results, scenarios, setups, verification
 from loadtests.launcher import RunningServer, ServerError
 from loadtests.ledger import Ledger, driver_for
 from loadtests.plan import journey_duration
@@ -21,7 +21,7 @@ from loadtests.stacks import CEILING_FLOOR, FLOORS, STACKS, Stack
 
 OPENLOOP_CEILING_DRIVER = "openloop"  # driver_ceilings rows that are the open loop's own, not the closed loop's
 
-LATENCY_OBJECTIVE_MS = 100.0
+LATENCY_OBJECTIVE_MS = capacity.LATENCY_OBJECTIVE_MS
 # How long subscribers may take to connect before the level counts as not held.
 CONNECT_TIMEOUT_S = {"smoke": 10.0, "quick": 10.0, "standard": 20.0, "full": 60.0}
 
@@ -79,7 +79,8 @@ class Bench(Ledger):
         for scenario in [s for s in names if s in plan.profile.capacity]:
             wrote = True
             self._capacity(stack, scenario)
-        grid = [s for s in scenarios.names("streams") if s in plan.scenarios[stack.id] and rep < plan.grid_repetitions(s)]
+        grid = [s for s in scenarios.names("streams", "session")
+                if s in plan.scenarios[stack.id] and rep < plan.grid_repetitions(s)]
         names = [s for s in names if s not in plan.profile.capacity] + grid
         closed = [s for s in names if s in scenarios.WRK_SCENARIOS]
         shared = scenarios.names("streams", "session", "connect")  # measured on the closed-loop scenarios' server
@@ -227,21 +228,27 @@ class Bench(Ledger):
                                   self.plan.duration_s(stack, scenario, clients)))
 
     def _capacity(self, stack: Stack, scenario: str) -> None:
-        """Streams/subscribers/connections held, by geometric bisection (capacity.py): every probe
-        on a freshly started server (fan-out on one worker: the event bus lives in one process),
-        the same objective for every stack; one cell (mode "capacity") with the interval."""
+        """Streams/subscribers/connections/journey users held, by geometric bisection (capacity.py):
+        every probe on a freshly started server (fan-out on one worker: the event bus lives in one
+        process), the same objective for every stack; one cell (mode "capacity") with the interval."""
         profile = self.plan.profile
         search = profile.capacity[scenario]
         driver = driver_for(scenario, stack, self.closed_driver)
         cell = self.cell(stack, scenario, driver, None)
         cell["mode"] = "capacity"
         self.advance(cell["id"])
-        streams = scenarios.get(scenario).family == "streams"  # else fan-out: sse or ws, the driver
+        family = scenarios.get(scenario).family
+        streams = family == "streams"  # else fan-out (sse or ws, the driver) or the journey
         connect_timeout = CONNECT_TIMEOUT_S.get(profile.name, 60.0)
 
         def probe(level: int) -> dict[str, Any]:
-            with self.server(stack, workers=None if streams else 1) as running:
+            with self.server(stack, workers=1 if family == "fanout" else None) as running:
                 load = measure.Load(running.url, running.pid, self.client_cpus)
+                if family == "session":
+                    sample = self._journey_sample(stack, load, level)
+                    sample["extra"]["setup"] = dict(self.setup or {})
+                    self._note_setup(cell)
+                    return sample
                 with httpx.Client(base_url=running.url, timeout=30) as client:
                     user = self._user(stack, client)
                     assert user is not None
@@ -272,18 +279,28 @@ class Bench(Ledger):
         self.record(cell, run_search)
 
     def _journey(self, stack: Stack, load: measure.Load, scenario: str) -> None:
-        from loadtests.journey import run_journey
-
         profile = self.plan.profile
         cell = self.cell(stack, scenario, driver_for(scenario, stack, self.closed_driver), profile.journey_users)
         self.advance(cell["id"])
-        sample = self.record(cell, partial(measure.with_server_usage, load, partial(
-            run_journey, load.url, api=stack.api, users=profile.journey_users, duration_s=journey_duration(profile),
-            warmup_s=max(profile.warmup_s, 3.0), seed_users=profile.seed.users,
-            decks_per_user=profile.seed.decks_per_user, think_s=profile.journey_think_s, cpus=self.client_cpus)))
+        sample = self.record(cell, partial(self._journey_sample, stack, load, profile.journey_users))
         if sample is not None and sample["extra"].get("client_bound") and "client-bound" not in cell["flags"]:
             cell["flags"].append("client-bound")
             self.save()
+
+    def _journey_sample(self, stack: Stack, load: measure.Load, users: int) -> dict[str, Any]:
+        """``users`` locust users play the journey, the server's CPU and memory measured beside.
+        Seeded user 1 logs in through the API; the others start with tokens signed as the app
+        signs them, because a hundred argon2 logins (≈ 0.1 s of server CPU each) outlast the warmup."""
+        from loadtests.journey import run_journey
+
+        profile = self.plan.profile
+        seed = profile.seed
+        tokens = {u.username: u.token for u in (verification.signed_user(seed, self.env, n)
+                                                for n in range(2, seed.users + 1))}
+        return measure.with_server_usage(load, partial(
+            run_journey, load.url, api=stack.api, users=users, duration_s=journey_duration(profile),
+            warmup_s=max(profile.warmup_s, 3.0), seed_users=seed.users, decks_per_user=seed.decks_per_user,
+            think_s=profile.journey_think_s, cpus=self.client_cpus, tokens=tokens))
 
     def _open_loop(self, stack: Stack, running: RunningServer) -> None:
         """Latency without coordinated omission on `card`: fixed rates at fractions of the stack's

@@ -1,5 +1,5 @@
-"""Capacity cells: how many chat streams, SSE subscribers or WebSocket connections a stack holds,
-found by geometric bisection (`loadtests.ratesearch.geometric_search`) instead of a fixed grid.
+"""Capacity cells: how many chat streams, SSE subscribers, WebSocket connections or journey users
+a stack holds, found by geometric bisection (`loadtests.ratesearch.geometric_search`) instead of a fixed grid.
 
 Every probe is one real measurement at one level on a freshly started server (the runner passes
 ``measure(level) → sample``); the same objective judges every stack of a scenario:
@@ -8,6 +8,9 @@ Every probe is one real measurement at one level on a freshly started server (th
   upstream's own TTFT (the stack adds at most as much again as the upstream itself takes).
 * sse-fanout / ws: every subscriber connected within the connect timeout, every published event
   reached every subscriber (none lost, no publish error), delivery p99 ≤ `FANOUT_P99_MS`.
+* journey ("concurrent users"): locust users with their think time, ≤ `JOURNEY_ERROR_SHARE` of
+  requests failed and response time p99 ≤ `LATENCY_OBJECTIVE_MS` (the sustainable-rate objective); a
+  probe whose load generator saturated holds nothing about the server and fails as client-bound.
 
 Levels are capped by the open-file limit (20,000 per process here; client and server are separate
 processes): a held subscriber costs the server one descriptor, a chat stream two (the client's
@@ -31,6 +34,9 @@ from loadtests.ratesearch import geometric_search
 
 FANOUT_P99_MS = 1000.0  # delivery p99 objective for one published event (subscribers held)
 CHAT_TTFT_FACTOR = 2.0  # chat: TTFT p99 ≤ this × the upstream's TTFT
+# Response time p99 a stack must keep: the sustainable-rate search's objective and the journey's.
+LATENCY_OBJECTIVE_MS = 100.0
+JOURNEY_ERROR_SHARE = 0.01  # journey: failed requests allowed (evidence._held's share)
 FD_HEADROOM = 1000  # descriptors kept free for the process itself (logs, pools, pipes)
 
 
@@ -79,7 +85,14 @@ def _streams(scenario: str) -> bool:
     return scenarios.family_of(scenario) == "streams"
 
 
+def _session(scenario: str) -> bool:
+    return scenarios.family_of(scenario) == "session"
+
+
 def objective_text(scenario: str, upstream_ttft_ms: float | None = None) -> str:
+    if _session(scenario):
+        return (f"≤ {JOURNEY_ERROR_SHARE:.0%} of requests failed, response time p99 ≤ {LATENCY_OBJECTIVE_MS:g} ms "
+                "(users with their think time), load generator not saturated")
     if _streams(scenario):
         bound = f"{CHAT_TTFT_FACTOR * upstream_ttft_ms:g} ms" if upstream_ttft_ms else \
             f"{CHAT_TTFT_FACTOR:g}× the upstream's TTFT"
@@ -104,6 +117,24 @@ def chat_held(sample: Mapping[str, Any], level: int, upstream_ttft_ms: float) ->
         reasons.append("no first token")
     elif p99 > bound:
         reasons.append(f"TTFT p99 {p99:.0f} ms > {bound:g} ms")
+    return reasons
+
+
+def journey_held(sample: Mapping[str, Any], level: int) -> list[str]:
+    """Why a journey probe at ``level`` users did not hold (empty: it held)."""
+    extra = sample.get("extra") or {}
+    reasons = []
+    if extra.get("client_bound"):
+        reasons.append("client-bound: the load generator saturated, not the server")
+    requests = int(sample.get("requests") or 0)
+    failed = sum(int(v or 0) for v in (sample.get("errors") or {}).values())
+    if requests == 0:
+        reasons.append("no request completed")
+    elif failed > JOURNEY_ERROR_SHARE * requests:
+        reasons.append(f"{failed}/{requests} requests failed")
+    p99 = (sample.get("latency_ms") or {}).get("p99")
+    if p99 is not None and p99 > LATENCY_OBJECTIVE_MS:
+        reasons.append(f"p99 {p99:.0f} ms > {LATENCY_OBJECTIVE_MS:g} ms")
     return reasons
 
 
@@ -153,7 +184,9 @@ def search_capacity(
         except Exception as exc:  # a probe that breaks the server did not hold
             return False, [f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]]
         samples[level] = sample
-        if _streams(scenario):
+        if _session(scenario):
+            reasons = journey_held(sample, level)
+        elif _streams(scenario):
             reasons = chat_held(sample, level, float(upstream_ttft_ms or 0.0))
         else:
             reasons = fanout_held(sample, level)

@@ -51,8 +51,9 @@ class JourneyError(RuntimeError):
 
 def journey_environment(api: str, seed_users: int, decks_per_user: int, *, warmup_s: float,
                         duration_s: float = 0.0, think_s: float = 0.0, processes: int = 1,
-                        marks: str | None = None) -> dict[str, str]:
-    """The STACKBENCH_JOURNEY_* variables the locustfile reads."""
+                        marks: str | None = None, tokens: str | None = None) -> dict[str, str]:
+    """The STACKBENCH_JOURNEY_* variables the locustfile reads (``tokens``: the path of a JSON
+    file of signed tokens by username, users that need no login)."""
     if api not in ("rest", "graphql"):
         raise ValueError(f"journey api must be 'rest' or 'graphql', got {api!r}")
     env = {
@@ -66,6 +67,8 @@ def journey_environment(api: str, seed_users: int, decks_per_user: int, *, warmu
     }
     if marks:
         env["STACKBENCH_JOURNEY_MARKS"] = marks
+    if tokens:
+        env["STACKBENCH_JOURNEY_TOKENS"] = tokens
     return env
 
 
@@ -94,6 +97,7 @@ def run_journey(
     think_s: float = 0.0,
     cpus: Sequence[int] | None = None,
     python: str = sys.executable,
+    tokens: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """``users`` locust users (``processes`` locust processes) play the journey against ``url``
     for ``warmup_s`` + ``duration_s``; a RESULTS_SCHEMA sample (no server metrics).
@@ -101,7 +105,8 @@ def run_journey(
     ``seed_users``/``decks_per_user`` are the seed plan's (users log in as ``user00001`` … and
     study their own decks). ``spawn_rate`` defaults to spawning everyone within the first
     quarter of the warmup (at least 1 s). The locustfile stops the run warmup + duration after
-    it started; the measured window is what it marked (its reset and its stop).
+    it started; the measured window is what it marked (its reset and its stop). Seeded users
+    in ``tokens`` (username → token signed as the app signs one) start with it instead of a login.
     """
     if users < 1 or duration_s <= 0 or warmup_s < 0 or processes < 1:
         raise ValueError("journey needs users >= 1, duration_s > 0, warmup_s >= 0, processes >= 1")
@@ -109,11 +114,17 @@ def run_journey(
     # only a safety net
     run_time_s = math.ceil(warmup_s + duration_s) + RUN_TIME_MARGIN_S
     rate = spawn_rate or max(1.0, users / max(1.0, warmup_s / 4))
-    env_vars = journey_environment(api, seed_users, decks_per_user, warmup_s=warmup_s,
-                                   duration_s=duration_s, think_s=think_s, processes=processes)
-    sample, argv, user_exceptions = run_locust(url, env_vars, users=users, spawn_rate=rate,
-                                               run_time_s=run_time_s, duration_s=duration_s,
-                                               processes=processes, cpus=cpus, python=python)
+    with tempfile.TemporaryDirectory(prefix="stackbench-journey-") as work:
+        tokens_file = None
+        if tokens:
+            tokens_file = os.path.join(work, "tokens.json")
+            Path(tokens_file).write_text(json.dumps(dict(tokens)))
+        env_vars = journey_environment(api, seed_users, decks_per_user, warmup_s=warmup_s,
+                                       duration_s=duration_s, think_s=think_s, processes=processes,
+                                       tokens=tokens_file)
+        sample, argv, user_exceptions = run_locust(url, env_vars, users=users, spawn_rate=rate,
+                                                   run_time_s=run_time_s, duration_s=duration_s,
+                                                   processes=processes, cpus=cpus, python=python)
     sample["extra"].update({
         "api": api, "users": users, "spawn_rate": rate, "processes": processes,
         "think_s": think_s, "run_time_s": run_time_s, "warmup_s": warmup_s,
@@ -202,7 +213,8 @@ def read_requests_by_worker(path: Path) -> dict[str, int] | None:
 
 def read_marks(path: Path) -> dict[str, Any] | None:
     """The measurement window from the locustfile's marks: its start and end (the reset and
-    the stop of the master or local runner) and the CPU seconds every process spent in it."""
+    the stop of the master or local runner), the CPU seconds every process spent in it and the
+    requests the lead process had counted before its reset (the warmup's; None if not marked)."""
     if not path.exists():
         return None
     marks = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -221,7 +233,7 @@ def read_marks(path: Path) -> dict[str, Any] | None:
             cpu[pid] = stop[-1] - begin[0]
     roles = {m["pid"]: m["role"] for m in marks}
     return {"start": start, "end": end, "duration_s": end - start, "cpu_s_by_pid": cpu,
-            "roles": roles}
+            "roles": roles, "requests_before": resets[0].get("requests_before")}
 
 
 def classify(message: str) -> str:
@@ -321,5 +333,9 @@ def to_sample(entries: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[s
             "client_wall_s": child.wall_s,
             "client_max_rss_bytes": child.max_rss_bytes,
             "window_marked": window is not None,
+            # every request of the run, warmup included: the server's CPU is measured over the
+            # whole run (measure.with_server_usage), so its cost per request divides by these
+            "answered_total": requests + int(before) if (before := (window or {}).get("requests_before")) is not None
+            else None,
         },
     }

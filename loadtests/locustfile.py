@@ -3,7 +3,9 @@
 
 Each simulated user logs in once as a seeded user (``user00001`` …, password
 ``provision.seed.SEED_PASSWORD``; tokens are shared by the simulated users of one process that
-play the same seeded user), then loops:
+play the same seeded user; a seeded user listed in ``STACKBENCH_JOURNEY_TOKENS``, a JSON file
+``{username: token}``, starts with that token instead: one argon2 login costs the server ≈ 0.1 s
+of CPU, so a hundred of them would outlast the warmup on one core), then loops:
 
 1. the due cards of one of its decks (``due``),
 2. a review with a random grade of 1–3 of them (``review``),
@@ -18,11 +20,12 @@ A GraphQL answer with ``errors`` counts as a failure. Configuration comes from t
     STACKBENCH_JOURNEY_WARMUP_S=2             STACKBENCH_JOURNEY_PROCESSES=1
     STACKBENCH_JOURNEY_DURATION_S=10          (optional: stop warmup + duration after the start)
     STACKBENCH_JOURNEY_MARKS=/path            (optional: window marks, one JSON line each)
+    STACKBENCH_JOURNEY_TOKENS=/path           (optional: signed tokens, see above)
 
     locust -f loadtests/locustfile.py --headless -u 10 -r 10 -t 10s --host http://127.0.0.1:8000
 
 After ``STACKBENCH_JOURNEY_WARMUP_S`` every locust process resets its statistics (logins and the
-ramp-up are left out; with ``--processes`` the master tells the workers when) and appends ``{"event": "reset", "pid", "role", "time", "cpu_s"}`` to the
+ramp-up are left out; with ``--processes`` the master tells the workers when) and appends ``{"event": "reset", "pid", "role", "time", "cpu_s", "requests_before"}`` to the
 marks file; when the test stops it appends ``"stopping"``, and when it exits the master (or the
 only process) appends ``"errors"`` with its failures (``"errors": [{"method", "name", "error",
 "occurrences"}]``: locust's ``_failures.csv`` can miss the last second). With ``STACKBENCH_JOURNEY_DURATION_S``
@@ -87,6 +90,9 @@ DECKS_SHARE, CONFIG_SHARE = 0.3, 0.1
 
 _next_user = itertools.count()
 _tokens: dict[str, str] = {}
+if os.environ.get("STACKBENCH_JOURNEY_TOKENS"):
+    with open(os.environ["STACKBENCH_JOURNEY_TOKENS"]) as _f:
+        _tokens.update({str(k): str(v) for k, v in json.load(_f).items()})
 _login_locks: dict[str, Semaphore] = {}
 _marks_lock = threading.Lock()
 
@@ -100,11 +106,11 @@ def _role(environment: Any) -> str:
     return "local"
 
 
-def _mark(environment: Any, event: str) -> None:
+def _mark(environment: Any, event: str, **fields: Any) -> None:
     if not MARKS:
         return
     line = json.dumps({"event": event, "pid": os.getpid(), "role": _role(environment),
-                       "time": time.time(), "cpu_s": time.process_time()})
+                       "time": time.time(), "cpu_s": time.process_time(), **fields})
     with _marks_lock, open(MARKS, "a") as f:
         f.write(line + "\n")
 
@@ -125,8 +131,11 @@ def _schedule_window(environment: Any, **_kwargs: Any) -> None:
             _awaiting_ack.update(client.id for client in runner.clients.all)
             runner.send_message(RESET)
             _requests_by_worker.clear()
+        # what the warmup answered: the server's CPU is measured over the whole run, so its cost
+        # per request divides by the warmup's requests too (journey.to_sample, answered_total)
+        before = runner.stats.total.num_requests
         runner.stats.reset_all()
-        _mark(environment, "reset")
+        _mark(environment, "reset", requests_before=before)
 
     def stop() -> None:
         runner.quit()  # the workers send their final reports before the master writes its stats

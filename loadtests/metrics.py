@@ -46,8 +46,8 @@ def _cpu_ms_per_request(s: Sample) -> float | None:
     cpu = num(s.server_cpu_s)
     if cpu is None and s.server_cpu_pct is not None:
         cpu = float(s.server_cpu_pct) / 100.0 * float(s.duration_s)
-    # The open-loop driver's server CPU spans its whole run, warmup included, so it divides by
-    # every answer of that run; `requests` counts the window's only (at 174 req/s with a 1 s
+    # The open-loop driver's and locust's server CPU span the whole run, warmup included, so it
+    # divides by every answer of that run; `requests` counts the window's only (at 174 req/s with a 1 s
     # warmup that read 25 % high and failed the p50 ≥ CPU check).
     answered = num(s.extra.get("answered_total"))
     requests = answered if answered else float(s.requests)

@@ -16,6 +16,8 @@ from loadtests.stacks import CEILING_FLOOR, STACKS, Stack, select
 
 REALTIME = scenarios.names("streams", "fanout")
 JOURNEYS = scenarios.names("session")
+# families whose grid of levels (profile.grid_with_capacity) can run beside their capacity search
+GRID_BESIDE_SEARCH = ("streams", "session")
 # Closed loops of WebSocket sessions (ws-connect): verdict cells with `repetitions` like wrk's,
 # at the profile's one fixed client count, but not wrk cells (no concurrency sweep).
 CONNECT = scenarios.names("connect")
@@ -79,11 +81,9 @@ class Plan:
         a claim names, or the primary level), `sensitivity_repetitions` for every other cell;
         realtime cells as the profile's realtime or capacity repetitions."""
         profile = self.profile
-        if scenario in REALTIME:
+        if scenario in (*REALTIME, *JOURNEYS):
             if scenario in profile.capacity:
                 return min(profile.capacity_repetitions, profile.repetitions)
-            return min(profile.realtime_repetitions, profile.repetitions)
-        if scenario in JOURNEYS:
             return min(profile.realtime_repetitions, profile.repetitions)
         if scenario in CONNECT:  # a verdict cell at its one level when a claim uses it
             unclaimed = profile.trim_unclaimed and self.claimed(stack, scenario) is None
@@ -124,7 +124,7 @@ class Plan:
             for scenario in self.scenarios[stack.id]:
                 if scenario in profile.capacity:
                     total += self.repetitions(stack, scenario)
-                    if scenarios.family_of(scenario) == "streams":
+                    if scenarios.family_of(scenario) in GRID_BESIDE_SEARCH:
                         total += len(scenarios.get(scenario).levels(profile)) * self.grid_repetitions(scenario)
                 elif scenario in REALTIME:
                     levels = scenarios.get(scenario).levels(profile)
@@ -210,8 +210,15 @@ class Plan:
                     cell = COST_S["chat_cell"] if streams else COST_S["fanout_cell"]
                     phases["realtime"] += reps * (len(levels) * cell + (0 if streams else start))
             for journey in (s for s in JOURNEYS if s in names):
-                phases["journey"] += self.repetitions(stack, journey) * (
-                    journey_duration(p) + max(p.warmup_s, 3.0) + 4.0)
+                cell = journey_duration(p) + max(p.warmup_s, 3.0) + 4.0
+                if journey in p.capacity:  # probes on fresh servers, the grid in the main start
+                    search, reps = p.capacity[journey], self.repetitions(stack, journey)
+                    first = min(search.budget_s + start + cell, search.max_probes * (start + cell))
+                    again = min(search.budget_s + start + cell, CONFIRM_PROBES * (start + cell))
+                    phases["journey"] += (first + (reps - 1) * again if reps else 0.0) + \
+                        self.grid_repetitions(journey) * cell
+                else:
+                    phases["journey"] += self.repetitions(stack, journey) * cell
             if self.open_loop(stack):
                 phases["open_loop"] += (len(p.open_loop_fractions) + 5 * p.sustainable_search) * (
                     p.warmup_s + p.duration_s + COST_S["sample_overhead"])
@@ -298,7 +305,7 @@ def plan_settings(plan: Plan, estimate: dict[str, float]) -> dict[str, Any]:
         "p99_swing_limit": p.p99_swing_limit,
         "capacity_repetitions": p.capacity_repetitions,
         "grid_with_capacity": {s: {"levels": list(scenarios.get(s).levels(p)), "repetitions": plan.grid_repetitions(s)}
-                               for s in p.grid_with_capacity if scenarios.family_of(s) == "streams"},
+                               for s in p.grid_with_capacity if scenarios.family_of(s) in GRID_BESIDE_SEARCH},
         "micro": {"runs": p.micro_runs, "max_time_s": p.micro_max_time_s} if p.micro else None,
         "journey_think_s": p.journey_think_s,
         "capacity": {k: {"start": v.start, "max_level": v.max_level, "resolution": v.resolution,

@@ -152,8 +152,10 @@ PROFILES = {
     # claims name; the primary level of every other closed-loop claim); c16/c256 on config as a
     # one-repetition sensitivity sweep (3 s windows); capacity by two searches; equal-load open
     # loop at 50 % (5 repetitions, judged; `full` adds 25 % and 75 %); micro-benchmarks in 5
-    # processes; the journey with 2 s mean think time (100 users offer about 170 req/s).
-    # With its sweep, ≤ 75 minutes on 2 cores (Plan.estimate_s + SweepSettings.estimate_s): 60
+    # processes; the journey with 2 s mean think time (100 users offer about 170 req/s), and the
+    # users it holds by two searches (≈ 6 min more: a probe is a fresh server and a journey).
+    # With its sweep, ≤ 81 minutes on 2 cores (Plan.estimate_s + SweepSettings.estimate_s): 75
+    # until the journey's users-held search (≈ 6 min, "100 → 200 concurrent users"); 60
     # until the equal-load loop took due and review too (≈ 3.3 min), which 8 claim parts read;
     # 65 until the sweep took review, a third repetition and a second TTFT (≈ 5.5 → 15 min).
     # Fan-out across 1 and 2 workers on the PostgreSQL feed adds ≈ 40 s on top (issue 16).
@@ -175,8 +177,11 @@ PROFILES = {
         realtime_repetitions=5,
         capacity={"chat": CapacitySearch(start=20, max_level=2000, max_probes=8, budget_s=60),
                   "sse-fanout": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=75),
-                  "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=75)},
-        capacity_repetitions=2, grid_with_capacity=("chat",),
+                  "ws": CapacitySearch(start=500, max_level=10000, max_probes=8, budget_s=75),
+                  # "100 → 200 concurrent users": users held, from the journey's 100 up by doubling
+                  "journey": CapacitySearch(start=100, max_level=1600, resolution=0.25, max_probes=6, budget_s=110,
+                                            growth=2.0)},
+        capacity_repetitions=2, grid_with_capacity=("chat", "journey"),
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
         db_sweep=sweep_settings.STANDARD,  # ≈ 15 min on 2 cores (SweepSettings.estimate_s)
@@ -222,7 +227,9 @@ PROFILES = {
         equal_load_duration_s=10.0, realtime_repetitions=5,
         capacity={"chat": CapacitySearch(start=20, max_level=5000, resolution=0.1, budget_s=300),
                   "sse-fanout": CapacitySearch(start=500, max_level=19000, resolution=0.1, budget_s=300),
-                  "ws": CapacitySearch(start=500, max_level=19000, resolution=0.1, budget_s=300)},
+                  "ws": CapacitySearch(start=500, max_level=19000, resolution=0.1, budget_s=300),
+                  "journey": CapacitySearch(start=100, max_level=3200, resolution=0.1, budget_s=300, growth=2.0)},
+        grid_with_capacity=("journey",),
         variants=("flask-gunicorn-gthread-2n1", "flask-gunicorn-gevent-2n1",
                   "flask-gunicorn-gevent-eas", "rest-uvicorn-eas"),
         db_sweep=sweep_settings.FULL,

@@ -15,7 +15,9 @@ with the reason. The checks (the numbers are the module's constants):
   saw.
 * **p50 ≥ the CPU cost of a request**: the server's CPU seconds ÷ requests ÷ the processes that
   can run at once (min(serving processes, cores)) is a lower bound on a typical request's
-  service time; a median latency below it is not a latency of those requests.
+  service time; a median latency below it is not a latency of those requests. A mix of
+  requests (the journey: reviews beside cheap config reads) is held to its mean latency
+  instead: its median request may well cost less than the average one.
 """
 
 from __future__ import annotations
@@ -113,18 +115,20 @@ def p50_above_cpu_cost(cell: Cell, setup: Setup | None) -> Check:
     below = []
     seen = 0
     for s in cell.samples:
-        cost, p50 = s.metric("cpu_ms_per_request"), s.latency_ms.p50
-        if cost is None or p50 is None:
+        mixed = len(s.extra.get("requests_by_name") or {}) > 1  # a mix is held to its mean
+        cost = s.metric("cpu_ms_per_request")
+        which, value = ("mean", s.latency_ms.mean) if mixed else ("p50", s.latency_ms.p50)
+        if cost is None or value is None:
             continue
         seen += 1
-        if p50 < cost / parallel:
-            below.append((p50, cost / parallel))
+        if value < cost / parallel:
+            below.append((which, value, cost / parallel))
     if not seen:
         return _na(name, "no server CPU time or p50 recorded")
     if not below:
-        return Check(name, True, "p50 above the CPU cost of a request")
-    p50, cost = below[0]
-    return Check(name, False, f"p50 {p50:.3g} ms below the CPU cost of a request ({cost:.3g} ms "
+        return Check(name, True, "p50 (a mix: mean) above the CPU cost of a request")
+    which, value, cost = below[0]
+    return Check(name, False, f"{which} {value:.3g} ms below the CPU cost of a request ({cost:.3g} ms "
                               f"CPU ÷ {parallel} parallel) in {len(below)} of {seen} samples")
 
 

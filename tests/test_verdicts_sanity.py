@@ -77,3 +77,31 @@ def test_failed_cell_is_not_sane() -> None:
     failed = Cell.model_validate(cell("rest-uvicorn", "config", [], status="failed"))
     result = sanity.check_cell(failed)
     assert not result.ok and "failed: it broke" in result.summary()
+
+
+def test_a_request_mix_is_held_to_its_mean_and_counts_its_warmup_answers() -> None:
+    # A journey sample: cheap config/deck reads beside reviews, so its median request costs less
+    # than the average one; the mean (10 ms) cannot lie below the average CPU cost, the p50 may.
+    names = {"due": {"requests": 500}, "review": {"requests": 500}}
+
+    def journey(extra: dict) -> dict:
+        out = sample(150.0, concurrency=100, p50_ms=3.0, mean_ms=10.0, duration_s=10.0,
+                     extra={"think_s": 2.0, "requests_by_name": names, **extra})
+        out.update(requests=1500, server_cpu_s=6.0)  # 4 ms per window request
+        return out
+
+    mix = sanity.p50_above_cpu_cost(_cell([journey({})], driver="locust"), setup())
+    assert mix.ok  # mean 10 ms ≥ 4 ms although p50 3 ms < 4 ms
+    one_name = sample(150.0, concurrency=100, p50_ms=3.0, mean_ms=10.0, duration_s=10.0,
+                      extra={"think_s": 2.0, "requests_by_name": {"due": {"requests": 1500}}})
+    one_name.update(requests=1500, server_cpu_s=6.0)
+    homogeneous = sanity.p50_above_cpu_cost(_cell([one_name], driver="locust"), setup())
+    assert not homogeneous.ok and homogeneous.reason.startswith("p50 3 ms below")
+    slow = journey({})
+    slow["latency_ms"]["mean"] = 3.5
+    failed = sanity.p50_above_cpu_cost(_cell([slow], driver="locust"), setup())
+    assert not failed.ok and failed.reason.startswith("mean 3.5 ms below the CPU cost of a request (4 ms")
+    # the server's CPU spans the warmup too: 2,000 answers in all, 3 ms each, and 3.5 ms passes
+    counted = _cell([{**slow, "extra": {**slow["extra"], "answered_total": 2000}}], driver="locust")
+    assert round(counted.samples[0].metric("cpu_ms_per_request") or 0, 2) == 3.0
+    assert sanity.p50_above_cpu_cost(counted, setup()).ok

@@ -49,7 +49,7 @@ def test_a_sample_from_locust_statistics(tmp_path: Path) -> None:
                 {"method": "GET", "name": "due",
                  "error": "ConnectionRefusedError(111, 'Connection refused')", "occurrences": 1}]
     window = journey.read_marks(_marks(tmp_path, [
-        {"event": "reset", "pid": 1, "role": "local", "time": 100.0, "cpu_s": 1.0},
+        {"event": "reset", "pid": 1, "role": "local", "time": 100.0, "cpu_s": 1.0, "requests_before": 250},
         {"event": "stopping", "pid": 1, "role": "local", "time": 104.0, "cpu_s": 2.0},
     ]))
     assert window is not None and window["duration_s"] == 4.0
@@ -65,6 +65,7 @@ def test_a_sample_from_locust_statistics(tmp_path: Path) -> None:
     extra = sample["extra"]
     assert extra["client_cpu_pct_window"] == pytest.approx(25.0)  # 1 s in the 4 s window
     assert not extra["client_bound"] and extra["flags"] == []
+    assert extra["answered_total"] == 1350  # the warmup's 250 and the window's 1,100
     due = extra["requests_by_name"]["due"]
     assert due["requests"] == 1000 and due["failures"] == 3 and due["p99_ms"] == 10.0
     assert due["p99_9_ms"] == 120.0
@@ -94,6 +95,7 @@ def test_without_marks_the_requested_duration_and_lifetime_cpu_are_used() -> Non
     sample = journey.to_sample([_entry("due", "GET", {1: 100})], [], None,
                                _child(cpu_s=7.0, wall_s=8.0), capacity=1, fallback_duration_s=5.0)
     assert sample["duration_s"] == 5.0 and sample["rps"] == 20.0
+    assert sample["extra"]["answered_total"] is None
     assert sample["extra"]["client_bound"]  # 87.5% of its core over its life
     assert not sample["extra"]["window_marked"]
 
@@ -139,6 +141,8 @@ def test_command_and_environment() -> None:
                         ("--json-file", "/tmp/x"), ("--csv", "/tmp/x"), ("--processes", "2")):
         assert argv[argv.index(flag) + 1] == value
     env = journey.journey_environment("graphql", 10, 5, warmup_s=2, duration_s=3, processes=2)
+    assert "STACKBENCH_JOURNEY_TOKENS" not in env
+    assert journey.journey_environment("rest", 1, 1, warmup_s=0, tokens="/t.json")["STACKBENCH_JOURNEY_TOKENS"] == "/t.json"
     assert env["STACKBENCH_JOURNEY_API"] == "graphql"
     assert env["STACKBENCH_JOURNEY_SEED_USERS"] == "10"
     assert env["STACKBENCH_JOURNEY_DURATION_S"] == "3.0"
@@ -178,6 +182,7 @@ def _check_real(sample: dict[str, Any], users: int) -> None:
     names = sample["extra"]["requests_by_name"]
     assert {"due", "review"} <= set(names)
     assert "login" not in names  # logins happen in the warmup, before the reset
+    assert sample["extra"]["answered_total"] > sample["requests"]  # the warmup's requests are counted
     assert sample["extra"]["window_marked"]
     assert sample["extra"]["users"] == users and sample["extra"]["user_exceptions"] == 0
     assert 0 < sample["latency_ms"]["p50"] <= sample["latency_ms"]["p99"] <= sample["latency_ms"]["max"]
@@ -189,6 +194,23 @@ def test_rest_journey_against_the_fastapi_app(seeded_sqlite: str) -> None:
     sample = _run("rest", seeded_sqlite, users=10, duration_s=3.0, warmup_s=1.0)
     _check_real(sample, 10)
     assert sample["duration_s"] == pytest.approx(3.0, abs=0.3)
+
+
+@pytest.mark.server
+def test_seeded_users_with_a_token_start_with_it_instead_of_a_login(seeded_sqlite: str) -> None:
+    """The bench gives users 2… signed tokens (one argon2 login each would outlast the warmup):
+    the locustfile must use them, so a forged one fails every request of its user."""
+    from loadtests.verification import signed_user
+
+    good = signed_user(PLAN, {}, 2).token
+    sample = _run("rest", seeded_sqlite, users=3, duration_s=2.0, warmup_s=1.0,
+                  tokens={"user00002": good, "user00003": good[:-4] + "AAAA"})
+    names = sample["extra"]["requests_by_name"]
+    assert sample["errors"]["status"] > 0  # user00003's forged token: 401s
+    messages = sample["extra"]["failures_by_message"]
+    assert messages and all("HTTP 401" in m for m in messages), messages
+    # user00001 (no token given) logged in and user00002's signed token worked: most requests passed
+    assert sum(r["requests"] - r["failures"] for r in names.values()) > 0
 
 
 @pytest.mark.server

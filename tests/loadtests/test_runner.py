@@ -265,7 +265,7 @@ def test_standard_plan_fits_the_budget_and_gives_verdict_cells_five_long_repetit
     # fan-out across 1 and 2 workers (PostgreSQL feed, issue 16): priced, at most 2 minutes on top
     assert profile.fanout_workers == (1, 2) and 0 < estimate["fanout_workers"] <= 120, estimate
     assert (estimate["total"] - estimate["robustness"] - estimate["fanout_workers"]
-            + profile.db_sweep.estimate_s() <= 75 * 60), estimate
+            + profile.db_sweep.estimate_s() <= 81 * 60), estimate  # 75 until the journey's users-held search
     assert 0 < estimate["robustness"] <= 20 * 60, estimate
     stacks = {s.id: s for s in plan.stacks}
     for (stack_id, scenario), levels in claimed_cells().items():
