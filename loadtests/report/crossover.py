@@ -9,7 +9,7 @@ interval (its lower end above 1). No statistic is new here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,7 +171,13 @@ def pairs(configs: Sequence[Config]) -> list[tuple[Config, Config]]:
     return [(b, c) for b in flask for c in fast]
 
 
-def ratio_rows(cells: Grid, metric: str) -> tuple[list[list[str]], dict[tuple[Config, Config], list[Point]]]:
+BOTH_CAPPED = "both at the database's ceiling: the pool sizing decides, not the framework"
+
+
+def ratio_rows(cells: Grid, metric: str, capped: Callable[[Cell], bool] | None = None,
+               ) -> tuple[list[list[str]], dict[tuple[Config, Config], list[Point]]]:
+    """One row per pair and delay; where `capped` says both cells sat at the database's own
+    ceiling (`loadtests.report.ceiling`) the reading says so."""
     configs = sorted({c for c, _ in cells}, key=lambda c: c.label)
     delays = sorted({d for _, d in cells})
     found: dict[tuple[Config, Config], list[Point]] = {}
@@ -179,6 +185,9 @@ def ratio_rows(cells: Grid, metric: str) -> tuple[list[list[str]], dict[tuple[Co
     for base, cand in pairs(configs):
         pts = [point(cells.get((base, d)), cells.get((cand, d)), d, metric) for d in delays]
         found[(base, cand)] = pts
-        rows += [[f"{cand.label} vs {base.label}", f"{p.delay:g}", evidence.format_estimate(p.estimate),
-                  p.reading] for p in pts]
+        for p in pts:
+            pair = [cells.get((base, p.delay)), cells.get((cand, p.delay))]
+            both = capped is not None and all(c is not None and capped(c) for c in pair)
+            rows.append([f"{cand.label} vs {base.label}", f"{p.delay:g}", evidence.format_estimate(p.estimate),
+                         p.reading + (f" ({BOTH_CAPPED})" if both else "")])
     return rows, found

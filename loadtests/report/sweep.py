@@ -12,7 +12,7 @@ from typing import Any
 
 from loadtests import rules, scenarios, stats
 from loadtests.cell import Cell
-from loadtests.report import charts
+from loadtests.report import ceiling, charts
 from loadtests.report.crossover import NOT_ENOUGH, Grid, crossover, grid, ratio_rows, usable
 from loadtests.report.document import Section, Table
 from loadtests.report.values import fmt
@@ -58,14 +58,22 @@ def detail_table(cells: Grid, raws: dict[str, dict[str, Any]], metric_cols: Sequ
     rows = []
     for (config, delay), cell in sorted(cells.items(), key=lambda kv: (kv[0][0].label, kv[0][1])):
         ok, why = usable(cell)
+        cap = ceiling.reached(raws[cell.id], cell)
         rows.append([config.label, f"{delay:g}", _sizing(raws[cell.id]),
                      *(spread(cell, m, d, sc) for _h, m, d, sc in metric_cols),
                      f"{_extra_peak(cell, 'db_connections', 'peak_total')} ({_extra_peak(cell, 'db_connections', 'peak_active')})",
-                     _proxy_us(cell), ", ".join([*cell.flags, *([why] if not ok else [])])])
+                     _proxy_us(cell), ", ".join([*cell.flags, *([cap.flag] if cap else []), *([why] if not ok else [])])])
     return Table(["stack", "delay ms", "processes, threads, pool", *(h for h, *_ in metric_cols),
                   "DB conns peak (active)", "proxy CPU µs/req", "flags"], rows)
 
 
+CEILING_NOTE = (
+    f"*pool-capped*: the cell served within {1 - ceiling.NEAR:.0%} of connections in service ÷ (round trips "
+    "per request × the injected delay), the most any framework can serve with that pool at that round trip "
+    "(the round trips are the delay proxy's count in that cell); *lock-capped*: within "
+    f"{1 - ceiling.NEAR:.0%} of users ÷ ({ceiling.LOCK_ROUND_TRIPS} round trips × the delay), the per-user "
+    "feed lock a review holds to its commit. A ratio between two capped cells measures the sizing both were "
+    "given (`loadtests/sweep_settings.py`), not async against threads.")
 THROUGHPUT_COLS = (("req/s median [95% CI] n, CV", "rps", 0, 1.0), ("p99 ms", "p99_ms", 1, 1.0),
                    ("CPU ms/req", "cpu_ms_per_request", 2, 1.0), ("memory MiB (PSS, else peak RSS)", "memory", 0, 2**20))
 OPEN_COLS = (("achieved req/s", "achieved_rps", 0, 1.0), ("p50 ms", "p50_ms", 2, 1.0),
@@ -77,7 +85,7 @@ def scenario_blocks(section: dict[str, Any], scenario: str, charts_dir: Path) ->
     cells, raws = grid(section, scenario, "closed")
     if not cells:
         return [], []
-    rows, found = ratio_rows(cells, "rps")
+    rows, found = ratio_rows(cells, "rps", lambda c: ceiling.reached(raws[c.id], c) is not None)
     crossings = [[scenario, f"{cand.label} vs {base.label}", crossover(pts)] for (base, cand), pts in found.items()]
     series: dict[str, list[tuple[float, float, float, float, bool]]] = {}
     for (config, delay), cell in cells.items():
@@ -91,6 +99,8 @@ def scenario_blocks(section: dict[str, Any], scenario: str, charts_dir: Path) ->
         if leads:
             marks.append((min(leads), f"{cand.label} > {base.label}"))
     blocks: list[str | Table | Path] = [f"### {scenario}", detail_table(cells, raws, THROUGHPUT_COLS)]
+    if any(ceiling.reached(raws[c.id], c) for c in cells.values()):
+        blocks.append(CEILING_NOTE)
     if rows:
         blocks += ["Throughput FastAPI ÷ Flask per injected round trip (> 1: the FastAPI-side stack "
                    "serves more), ratio of geometric means with its 95% Welch interval on the logs:",
