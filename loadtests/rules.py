@@ -135,7 +135,9 @@ def rule_factor(claimed: float, claimed_high: float, at_least: bool, est: eviden
     **contradicted** when high < 1 (a real effect the other way); **not supported** when the
     interval contains 1 (no effect distinguishable from noise); **supported** when low reaches
     the claimed factor (a range's low end); **partly supported** when 1 < low < the claim (a
-    real effect in the claimed direction, smaller), labelled *undershoot* with both figures.
+    real effect in the claimed direction, smaller), labelled *undershoot* with both figures,
+    or *not shown at the claimed size* when the point estimate reaches the claim but the
+    interval's low end does not (too few or too noisy samples to say it is that large).
     A claimed figure is a claim of at least that effect, so exceeding it supports it; when low
     exceeds {OVERSHOOT}× the claim's upper end the row is labelled *overshoot* ("11x measured
     against 4x claimed"): the direction and the minimum hold, the claimed size does not (look
@@ -151,6 +153,9 @@ def rule_factor(claimed: float, claimed_high: float, at_least: bool, est: eviden
     if low >= claimed * (1 - 1e-9):
         over = not at_least and low > OVERSHOOT * claimed_high
         return Decision(SUPPORTED, f"overshoot: {measured}" if over else None, rule="rule_factor")
+    if est.point >= claimed:
+        return Decision(PARTLY, f"not shown at the claimed size: {measured}, the interval's low end "
+                                f"{_fmt(low)}x", rule="rule_factor")
     return Decision(PARTLY, f"undershoot: {measured}", rule="rule_factor")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from loadtests import rules
+from loadtests import evidence, rules
 from loadtests import verdicts as v
 from loadtests.profiles import PROFILES
 from tests.test_verdicts_docs import capacity_cell, cell, doc, open_cell, rps_cell, sample, setup
@@ -56,6 +56,17 @@ def test_partly_supported_is_labelled_undershoot() -> None:
     assert verdict.status == v.PARTLY
     assert verdict.label == "undershoot: 2x measured against 5x claimed"
     agrees(verdict)
+
+
+def test_a_point_past_the_claim_with_a_low_end_short_of_it_is_not_an_undershoot() -> None:
+    # e.g. capacity bounds 87…114 against 8…9 users: 11.7x, but 87 ÷ 9 = 9.67x is below 10x
+    est = evidence.Estimate(point=11.7, low=9.67, high=14.25, method="bounds", n=(2, 2))
+    decision = rules.rule_factor(10.0, 10.0, True, est)
+    assert decision.status == v.PARTLY and decision.label is not None
+    assert decision.label.startswith("not shown at the claimed size: 11.7x measured against 10x claimed")
+    assert "9.67x" in decision.label and "undershoot" not in decision.label
+    assert rules.rule_factor(10.0, 10.0, True, replace(est, point=9.9)).label == \
+        "undershoot: 9.9x measured against 10x claimed"
 
 
 def test_not_supported_when_no_effect_beyond_noise() -> None:

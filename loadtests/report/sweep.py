@@ -62,9 +62,19 @@ def detail_table(cells: Grid, raws: dict[str, dict[str, Any]], metric_cols: Sequ
         rows.append([config.label, f"{delay:g}", _sizing(raws[cell.id]),
                      *(spread(cell, m, d, sc) for _h, m, d, sc in metric_cols),
                      f"{_extra_peak(cell, 'db_connections', 'peak_total')} ({_extra_peak(cell, 'db_connections', 'peak_active')})",
-                     _proxy_us(cell), ", ".join([*cell.flags, *([cap.flag] if cap else []), *([why] if not ok else [])])])
+                     _proxy_us(cell), _ceiling_share(raws[cell.id], cell), ", ".join([*cell.flags, *([cap.flag] if cap else []), *([why] if not ok else [])])])
     return Table(["stack", "delay ms", "processes, threads, pool", *(h for h, *_ in metric_cols),
-                  "DB conns peak (active)", "proxy CPU µs/req", "flags"], rows)
+                  "DB conns peak (active)", "proxy CPU µs/req", "DB ceiling req/s (served)", "flags"], rows)
+
+
+def _ceiling_share(raw: dict[str, Any], cell: Cell) -> str:
+    """The lowest database ceiling and the share of it the cell served, so a cell just under the
+    `ceiling.NEAR` flag still shows how close it ran."""
+    found = ceiling.ceilings(raw, cell)
+    rps = [v for v in cell.values("rps") if v > 0]
+    if not found or not rps:
+        return "—"
+    return f"{fmt(found[0].rps)} {found[0].kind} ({stats.median(rps) / found[0].rps:.0%})"
 
 
 CEILING_NOTE = (
