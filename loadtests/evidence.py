@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,11 +201,12 @@ def _pace_equal(bcell: Cell, ccell: Cell) -> bool:
     return abs(mb - mc) <= EQUAL_PACE * max(mb, mc)
 
 
-def pair(run: Run, claim: Claim, scenario: str) -> Comparison:
+def pair(run: Run, claim: Claim, scenario: str, word: Callable[[Estimate], str] | None = None) -> Comparison:
     """Both stacks' cells for `scenario` at the claim's level, checked, with the estimate; the
-    latency sweep's figures for the same pair follow as sensitivity rows (`sweep_rows`)."""
+    latency sweep's figures for the same pair follow as sensitivity rows (`sweep_rows`, each
+    with the verdict `word` gives its figure)."""
     comp = _pair(run, claim, scenario)
-    rows = sweep_rows(run, claim, scenario)
+    rows = sweep_rows(run, claim, scenario, word)
     comp.sensitivity += rows
     if comp.baseline is not None and scenario in scenarios.delay_sweep():
         comp.round_trip = round_trip_text(run, rows)
@@ -233,7 +234,7 @@ def round_trip_text(run: Run, rows: Sequence[str]) -> str:
     return f"DB round trip judged at: the main matrix's local PostgreSQL, no injected delay, {measured} — {why}"
 
 
-def sweep_rows(run: Run, claim: Claim, scenario: str) -> list[str]:
+def sweep_rows(run: Run, claim: Claim, scenario: str, word: Callable[[Estimate], str] | None = None) -> list[str]:
     """**Injected database round trips** (the latency sweep, `doc["sweep"]`): a claim on the
     card, due or review scenario whose two stacks were both swept gets one sensitivity row per
     injected round trip, the same factor (closed loops; latency metrics: the sweep's
@@ -241,7 +242,8 @@ def sweep_rows(run: Run, claim: Claim, scenario: str) -> list[str]:
     cell. The verdict itself stays judged on the main matrix, whose database is local (its
     round trip is the proxy's `direct_p50_ms`): no round trip is chosen for the headline, so
     the rows show how the figure moves with I/O latency and the report's *Latency sweep*
-    section gives the crossover."""
+    section gives the crossover. `word` (the verdict engine's rules on one figure) adds the
+    verdict each round trip would give, so a claim reads at every delay, not only locally."""
     section = (run.model_extra or {}).get("sweep")
     if not isinstance(section, dict) or scenario not in HTTP_SCENARIOS:
         return []
@@ -269,6 +271,8 @@ def sweep_rows(run: Run, claim: Claim, scenario: str) -> list[str]:
             claim.metric, bcell.values(claim.metric), ccell.values(claim.metric))
         unit = f" {METRICS[claim.metric].unit}" if threshold else "x"
         figure = f"excluded ({'; '.join(bad)})" if bad else format_estimate(est, unit)
+        if est is not None and word is not None:
+            figure += f" → {word(est)}"
         rows.append(f"sweep, {delay:g} ms injected DB round trip ({level_text(key(ccell), ccell)}): {figure}")
     return rows
 

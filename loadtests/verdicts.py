@@ -177,8 +177,15 @@ def decide(claim: Claim, est: evidence.Estimate) -> Decision:
 
 
 # --- one part ---------------------------------------------------------------------------------
+def word(claim: Claim, est: evidence.Estimate) -> str:
+    """The verdict one figure alone gives (figure, sample size; a sensitivity row's word)."""
+    leaning = decide(claim, est)
+    d = rules.rule_sample_size(est.n, leaning) or leaning
+    return d.status + (f", leans {d.leaning}" if d.leaning else "") + (f" ({d.label})" if d.label else "")
+
+
 def _judge_pair(claim: Claim, run: Run, scenario: str) -> Verdict:
-    comp = evidence.pair(run, claim, scenario)
+    comp = evidence.pair(run, claim, scenario, lambda est: word(claim, est))
     for rule in (rules.rule_measured, rules.rule_sanity, rules.rule_like_for_like):
         d = rule(comp)
         if d is not None:

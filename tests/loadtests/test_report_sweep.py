@@ -145,6 +145,12 @@ def test_a_database_claim_lists_the_sweep_as_sensitivity_rows() -> None:
     assert len(added) == 2
     assert added[0].startswith("sweep, 0 ms injected DB round trip (c64): 0.9x [")
     assert added[1].startswith("sweep, 20 ms injected DB round trip (c64): excluded (") and "timeouts" in added[1]
+    # each round trip reads as a verdict of its own: 0.9x [< 1] is contradicted (5 samples a side)
+    assert added[0].endswith("→ contradicted (0.9x measured against 5x claimed)"), added[0]
+    assert "→" not in added[1]  # an excluded figure gets no word
+    three = {**results, "sweep": doc([cell(base, 5, jitter(500, 3)), cell(cand, 5, jitter(1200, 3))])["sweep"]}
+    row = next(r for r in verdicts.judge(claim, three).sensitivity if r.startswith("sweep, 5 ms"))
+    assert row.endswith("→ indicative, leans partly supported (n = 3/3 < 5)"), row
 
 
 def test_review_gets_its_own_crossover_row_table_and_chart(tmp_path: Path) -> None:
