@@ -4,7 +4,9 @@ Every figure in the README's table comes from ``reports/latest/verdicts.json``: 
 rewrites the rows from it (claim, what was claimed, what was measured, the verdict) and keeps
 the last column, the audit note a person wrote for each claim, as it is. ``--check`` changes
 nothing and exits 1 when the table and the verdicts disagree (the test suite runs it), so a new
-standard run cannot land with a README that still quotes the old one.
+standard run cannot land with a README that still quotes the old one. ``--check`` also reads
+the hand-written summary paragraph below the table and fails on any figure in it that the
+committed ``report.md`` does not contain (a number written from memory, or from an older run).
 
     python tools/readme_table.py            # rewrite README.md from reports/latest
     python tools/readme_table.py --check    # exit 1 if README.md is out of date
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -22,6 +25,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "| claim | claimed |"
+NARRATIVE = "What the run says in one paragraph:"
+# a figure: digits with thousands commas and decimals; "9.0k"-style roundings are prose, not checked
+FIGURE = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})*(?:\.\d+)?(?![\d,]*\d|\.\d|k\b|\w)")
 
 
 def _g(x: float) -> str:
@@ -64,11 +70,34 @@ def render(readme: str, verdicts: Sequence[Mapping[str, Any]]) -> str:
     return readme[:start] + "\n".join(lines) + readme[end:]
 
 
+def narrative_span(readme: str) -> tuple[int, int]:
+    start = readme.index(NARRATIVE)
+    return start, readme.index("\n## ", start)
+
+
+def _plain(text: str) -> str:
+    """Figures as comparable text: no thousands commas, × as x."""
+    return re.sub(r"(?<=\d),(?=\d{3}\b)", "", text).replace("×", "x")
+
+
+def unsupported_figures(readme: str, report_md: str) -> list[str]:
+    """Figures of the README's summary paragraph that the report does not contain."""
+    start, end = narrative_span(readme)
+    report = _plain(report_md)
+    missing = []
+    for figure in FIGURE.findall(readme[start + len(NARRATIVE):end]):
+        plain = _plain(figure)
+        if not re.search(rf"(?<![\d.]){re.escape(plain)}(?![\d])", report):
+            missing.append(figure)
+    return missing
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
     parser.add_argument("--verdicts", type=Path, default=ROOT / "reports" / "latest" / "verdicts.json")
+    parser.add_argument("--report", type=Path, help="the report the summary quotes (default: beside --verdicts)")
     args = parser.parse_args(argv)
     readme = args.readme.read_text()
     verdicts = json.loads(args.verdicts.read_text())
@@ -78,6 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if new != readme:
             print(f"{args.readme}: the verdict table differs from {args.verdicts}; "
                   "run python tools/readme_table.py", file=sys.stderr)
+            return 1
+        report = args.report or args.verdicts.with_name("report.md")
+        missing = unsupported_figures(readme, report.read_text())
+        if missing:
+            print(f"{args.readme}: the summary paragraph quotes {', '.join(missing)}, not in {report}",
+                  file=sys.stderr)
             return 1
         return 0
     args.readme.write_text(new)
