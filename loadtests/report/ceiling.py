@@ -70,10 +70,16 @@ def ceilings(raw: dict[str, Any], cell: Cell) -> list[Ceiling]:
     return sorted(found, key=lambda c: c.rps)
 
 
-def reached(raw: dict[str, Any], cell: Cell) -> Ceiling | None:
-    """The lowest ceiling, where the cell's median throughput reached `NEAR` of it."""
+def served(raw: dict[str, Any], cell: Cell) -> tuple[Ceiling, float] | None:
+    """The lowest ceiling and the share of it the cell's median throughput reached."""
     found = ceilings(raw, cell)
     rps = _median(cell.values("rps"))
-    if not found or rps is None or rps < NEAR * found[0].rps:
+    if not found or rps is None:
         return None
-    return found[0]
+    return found[0], rps / found[0].rps
+
+
+def reached(raw: dict[str, Any], cell: Cell) -> Ceiling | None:
+    """The lowest ceiling, where the cell's median throughput reached `NEAR` of it."""
+    lowest = served(raw, cell)
+    return lowest[0] if lowest is not None and lowest[1] >= NEAR else None

@@ -70,11 +70,11 @@ def detail_table(cells: Grid, raws: dict[str, dict[str, Any]], metric_cols: Sequ
 def _ceiling_share(raw: dict[str, Any], cell: Cell) -> str:
     """The lowest database ceiling and the share of it the cell served, so a cell just under the
     `ceiling.NEAR` flag still shows how close it ran."""
-    found = ceiling.ceilings(raw, cell)
-    rps = [v for v in cell.values("rps") if v > 0]
-    if not found or not rps:
+    lowest = ceiling.served(raw, cell)
+    if lowest is None:
         return "—"
-    return f"{fmt(found[0].rps)} {found[0].kind} ({stats.median(rps) / found[0].rps:.0%})"
+    cap, share = lowest
+    return f"{fmt(cap.rps)} {cap.kind} ({share:.0%})"
 
 
 CEILING_NOTE = (
