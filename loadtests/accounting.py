@@ -7,8 +7,8 @@
   interval of CPU. Summed RSS counts pages shared between forked workers once per process —
   an upper bound, as `ps` would report it. PSS and USS (psutil ``memory_full_info``: shared
   pages divided among the processes that map them / pages only that process maps) are read every
-  ``memory_every`` samples (about every 0.6 s: reading smaps costs more than a stat), at the
-  window's ends and whenever a sample finds a new RSS peak; their peaks over the window, summed over all processes, are the fair totals.
+  ``memory_every`` samples (about every 0.6 s: reading smaps costs more than a stat) and at the
+  window's ends; their peaks over the window, summed over all processes, are the fair totals.
 * `steal_snapshot` / `steal_pct`: the hypervisor's steal time from /proc/stat.
 * `run_measured` runs a child (the load generator) to completion and reads its CPU time from
   ``os.wait4``'s rusage: exact, including all of its threads.
