@@ -229,27 +229,18 @@ class ProcessTreeMonitor:
             pss_total = uss_total = 0
             full = memory if memory is not None else self._samples % self.memory_every == 0
             alive = 0
-            read: list[tuple[psutil.Process, tuple[int, float], Any, int]] = []
             for proc in self._tree():
                 try:
                     with proc.oneshot():
                         key = (proc.pid, proc.create_time())
-                        read.append((proc, key, proc.cpu_times(), proc.memory_info().rss))
+                        times = proc.cpu_times()
+                        rss = proc.memory_info().rss
+                    if full:
+                        info = proc.memory_full_info()
+                        pss_total += int(getattr(info, "pss", 0))
+                        uss_total += int(info.uss)
                 except psutil.Error:
                     continue
-            # A new RSS peak is read in full at once: a transient peak (a burst of allocations
-            # freed within a second) otherwise reaches the PSS peak only when it happens to fall
-            # on every `memory_every`-th sample, and the PSS peak then varies between repetitions
-            # where the RSS peak does not.
-            full = full or (memory is None and sum(r[3] for r in read) > self._peak_rss)
-            for proc, key, times, rss in read:
-                if full:
-                    try:
-                        info = proc.memory_full_info()
-                    except psutil.Error:
-                        continue
-                    pss_total += int(getattr(info, "pss", 0))
-                    uss_total += int(info.uss)
                 tracked = self._tracked.get(key)
                 if tracked is None:
                     # born during the window → counted from zero; else from now
